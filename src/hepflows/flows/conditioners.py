@@ -1,0 +1,133 @@
+"""Conditioners: networks that output the raw parameters of an element-wise transform.
+
+* :class:`MADE` (Germain et al., arXiv:1502.03509): one network whose output for feature i depends
+  only on features < i (and on the context), enforced by multiplying dense weights by fixed binary
+  masks, so all D parameter sets come from one dense matmul per layer.
+* :class:`MLP`: a plain network for coupling layers (sees the untransformed half and the context).
+
+Both return parameters in the bins-major layout ``(N, P, D_out)`` expected by
+:mod:`hepflows.flows.transforms`. Context features enter every hidden layer's first projection.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+_ACTIVATIONS = {
+    "relu": nn.ReLU,
+    "gelu": nn.GELU,
+    "elu": nn.ELU,
+    "silu": nn.SiLU,
+    "tanh": nn.Tanh,
+    "leaky_relu": nn.LeakyReLU,
+}
+
+
+def activation_layer(name: str) -> nn.Module:
+    """The activation module called ``name`` (``relu``, ``gelu``, ``elu``, ``silu``, ...)."""
+    if name not in _ACTIVATIONS:
+        raise ValueError(f"unknown activation {name!r}; expected one of {sorted(_ACTIVATIONS)}")
+    return _ACTIVATIONS[name]()
+
+
+class MaskedLinear(nn.Linear):
+    """A dense layer whose weight is multiplied by a fixed 0/1 mask ``(out, in)`` on every call."""
+
+    def __init__(self, mask: Tensor, bias: bool = True) -> None:
+        out_features, in_features = mask.shape
+        super().__init__(in_features, out_features, bias=bias)
+        self.register_buffer("mask", mask.to(self.weight.dtype))
+        with torch.no_grad():  # rescale so that the fan-in counts only the connected inputs
+            fan_in = self.mask.sum(1, keepdim=True).clamp_min(1.0)
+            self.weight.mul_(torch.sqrt(in_features / fan_in))
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.linear(x, self.weight * self.mask, self.bias)
+
+
+class MADE(nn.Module):
+    """Masked autoencoder: ``(N, D)`` inputs (+ ``(N, C)`` context) -> ``(N, P, D)`` parameters.
+
+    Input i has degree i + 1; hidden units get degrees 0..D-1 in turn (degree 0 units see only the
+    context) and connect to inputs of degree <= theirs; output parameters of feature i connect to
+    hidden units of degree < i + 1. So the parameters of feature i depend on features 0..i-1 only.
+    """
+
+    def __init__(
+        self,
+        features: int,
+        num_params: int,
+        hidden: Sequence[int] = (128,),
+        context: int = 0,
+        activation: str = "relu",
+        dropout: float = 0.0,
+        zero_init: bool = False,
+    ) -> None:
+        super().__init__()
+        if not hidden:
+            raise ValueError("MADE needs at least one hidden layer")
+        self.features, self.num_params, self.context = features, num_params, context
+        in_degree = torch.arange(1, features + 1)
+        layers: list[nn.Module] = []
+        previous = in_degree
+        for width in hidden:
+            degree = torch.arange(width) % features
+            layers.append(MaskedLinear(degree[:, None] >= previous[None, :]))
+            previous = degree
+        self.hidden_layers = nn.ModuleList(layers)
+        self.context_layer = nn.Linear(context, hidden[0], bias=False) if context else None
+        out_degree = in_degree.repeat(num_params)  # bins-major: unit p * D + i is feature i
+        self.output_layer = MaskedLinear(out_degree[:, None] > previous[None, :])
+        if zero_init:
+            nn.init.zeros_(self.output_layer.weight)
+            nn.init.zeros_(self.output_layer.bias)
+        self.activation = activation_layer(activation)
+        self.dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
+
+    def forward(self, x: Tensor, context: Tensor | None = None) -> Tensor:
+        h = self.hidden_layers[0](x)
+        if self.context_layer is not None:
+            h = h + self.context_layer(context)
+        h = self.dropout(self.activation(h))
+        for layer in self.hidden_layers[1:]:
+            h = self.dropout(self.activation(layer(h)))
+        return self.output_layer(h).view(x.shape[0], self.num_params, self.features)
+
+
+class MLP(nn.Module):
+    """Plain conditioner: ``(N, D_in)`` (+ context) -> ``(N, P, D_out)`` parameters."""
+
+    def __init__(
+        self,
+        in_features: int,
+        out_features: int,
+        num_params: int,
+        hidden: Sequence[int] = (128,),
+        context: int = 0,
+        activation: str = "relu",
+        dropout: float = 0.0,
+        zero_init: bool = False,
+    ) -> None:
+        super().__init__()
+        if not hidden:
+            raise ValueError("MLP needs at least one hidden layer")
+        self.out_features, self.num_params = out_features, num_params
+        sizes = [in_features + context, *hidden]
+        layers: list[nn.Module] = []
+        for a, b in zip(sizes[:-1], sizes[1:], strict=True):
+            layers += [nn.Linear(a, b), activation_layer(activation)]
+            if dropout > 0:
+                layers.append(nn.Dropout(dropout))
+        last = nn.Linear(sizes[-1], out_features * num_params)
+        if zero_init:
+            nn.init.zeros_(last.weight)
+            nn.init.zeros_(last.bias)
+        self.net = nn.Sequential(*layers, last)
+
+    def forward(self, x: Tensor, context: Tensor | None = None) -> Tensor:
+        inputs = x if context is None else torch.cat([x, context], dim=-1)
+        return self.net(inputs).view(x.shape[0], self.num_params, self.out_features)
