@@ -164,3 +164,12 @@ def test_cuda_matches_cpu(cls) -> None:
     gpu = flow.to("cuda").log_prob(x.cuda(), c.cuda()).cpu()
     assert torch.allclose(cpu, gpu, atol=1e-8)
     assert flow.sample(4, c[:2].cuda()).device.type == "cuda"
+
+
+def test_seed_fixes_the_initial_weights_without_touching_global_rng() -> None:
+    state = torch.random.get_rng_state()
+    a, b = MAF(3, 1, seed=11), MAF(3, 1, seed=11)
+    assert torch.equal(torch.random.get_rng_state(), state)
+    assert all(torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters(), strict=True))
+    c = MAF(3, 1, seed=12)
+    assert not all(torch.equal(p, q) for p, q in zip(a.parameters(), c.parameters(), strict=True))

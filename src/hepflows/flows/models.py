@@ -20,8 +20,9 @@ the weights so a trained model can be reloaded from its files alone.
 
 from __future__ import annotations
 
+import contextlib
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import torch
@@ -73,6 +74,18 @@ def block_permutations(
     raise ValueError(
         f"unknown permutation {kind!r}; expected 'reverse', 'random', 'none' or a list"
     )
+
+
+@contextlib.contextmanager
+def seeded_init(seed: int) -> Iterator[None]:
+    """Draw weight initialisations from ``seed`` without touching the caller's global RNG state.
+
+    So a model's ``seed`` fixes its initial weights as well as its random permutations, and
+    :func:`build_flow` on a saved configuration reproduces the same untrained model.
+    """
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        yield
 
 
 class ConditionalDistribution:
@@ -269,20 +282,21 @@ class _AutoregressiveFlow(Flow):
         if blocks < 1:
             raise ValueError(f"blocks must be >= 1, got {blocks}")
         layers: list[Bijection] = []
-        for perm in block_permutations(features, blocks, permutation, seed):
-            if perm is not None:
-                layers.append(Permutation(perm))
-            layers.append(
-                self.layer_class(
-                    features,
-                    make_transform(transform, bins, bound),
-                    hidden,
-                    context,
-                    activation,
-                    dropout,
-                    zero_init,
-                )  # fmt: skip
-            )
+        with seeded_init(seed):
+            for perm in block_permutations(features, blocks, permutation, seed):
+                if perm is not None:
+                    layers.append(Permutation(perm))
+                layers.append(
+                    self.layer_class(
+                        features,
+                        make_transform(transform, bins, bound),
+                        hidden,
+                        context,
+                        activation,
+                        dropout,
+                        zero_init,
+                    )  # fmt: skip
+                )
         config = _config(
             type(self).__name__, features=features, context=context, blocks=blocks,
             hidden=tuple(hidden), transform=transform, bins=bins, bound=bound,
@@ -306,7 +320,7 @@ class MAF(_AutoregressiveFlow):
         bins: spline bins K.
         bound: spline half-width B for ``spline``.
         permutation: between blocks: ``reverse``, ``random`` (seeded), ``none`` or explicit lists.
-        seed: seed of the random permutations.
+        seed: seed of the initial weights and of the random permutations.
         activation, dropout: of the MADE hidden layers.
         zero_init: zero the MADE output layers so that the untrained flow is the identity.
     """
@@ -383,20 +397,21 @@ class CouplingFlow(Flow):
         mask_list = coupling_masks(features, blocks, masks)
         perms = block_permutations(features, len(mask_list), permutation, seed)
         layers: list[Bijection] = []
-        for mask, perm in zip(mask_list, perms, strict=True):
-            if perm is not None:
-                layers.append(Permutation(perm))
-            layers.append(
-                Coupling(
-                    mask,
-                    make_transform(transform, bins, bound),
-                    hidden,
-                    context,
-                    activation,
-                    dropout,
-                    zero_init,
-                )  # fmt: skip
-            )
+        with seeded_init(seed):
+            for mask, perm in zip(mask_list, perms, strict=True):
+                if perm is not None:
+                    layers.append(Permutation(perm))
+                layers.append(
+                    Coupling(
+                        mask,
+                        make_transform(transform, bins, bound),
+                        hidden,
+                        context,
+                        activation,
+                        dropout,
+                        zero_init,
+                    )  # fmt: skip
+                )
         config = _config(
             "CouplingFlow", features=features, context=context, blocks=blocks,
             hidden=tuple(hidden), transform=transform, bins=bins, bound=bound, masks=masks,
