@@ -25,6 +25,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -264,6 +265,7 @@ class Trainer:
 
         bar = tqdm(
             total=total_steps,
+            mininterval=0.5 if sys.stderr.isatty() else 30.0,  # keep logs short off a terminal
             initial=start_epoch * steps_per_epoch,
             disable=not cfg.progress,
             desc="training",

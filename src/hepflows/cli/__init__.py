@@ -1,0 +1,46 @@
+"""The ``hepflows`` command: thin argument parsing that calls the library and prints.
+
+Errors a user can cause (:class:`hepflows.io.InputError`, bad options) are printed on one line and
+exit with status 2; no traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from hepflows import __version__
+from hepflows.cli import demo
+from hepflows.io import InputError
+
+COMMANDS = [demo]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="hepflows",
+        description="Normalizing flows for fast, validated particle-physics simulation.",
+    )
+    parser.add_argument("--version", action="version", version=f"hepflows {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for module in COMMANDS:
+        module.register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.run(args) or 0)
+    except InputError as exc:
+        print(f"hepflows {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"hepflows {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

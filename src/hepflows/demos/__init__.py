@@ -1,0 +1,1 @@
+"""End-to-end demonstrations run by ``hepflows demo`` (and ``make demo``)."""

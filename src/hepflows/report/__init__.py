@@ -1,0 +1,1 @@
+"""Plots and reports: HEP-style figures written atomically."""
