@@ -35,18 +35,75 @@ def activation_layer(name: str) -> nn.Module:
 
 
 class MaskedLinear(nn.Linear):
-    """A dense layer whose weight is multiplied by a fixed 0/1 mask ``(out, in)`` on every call."""
+    """A dense layer whose weight is multiplied by a fixed 0/1 mask ``(out, in)``.
 
-    def __init__(self, mask: Tensor, bias: bool = True) -> None:
+    Speed: many masks (all of MADE's, once hidden units are sorted by degree) are *staircases*:
+    row r uses only a prefix of the inputs. The rows are stored sorted by the length of that
+    prefix and split into ``groups``; each group is multiplied by its own prefix only, which skips
+    the all-zero block. For MADE this removes ~40% of the multiply-adds. Outputs come back in the
+    original row order, so the layer behaves exactly as ``F.linear(x, weight * mask, bias)``.
+    Without gradients the masked, grouped weights are cached (invalidated when the weights change).
+    """
+
+    def __init__(self, mask: Tensor, bias: bool = True, groups: int = 1) -> None:
         out_features, in_features = mask.shape
+        mask = mask.bool()
+        cols = torch.arange(1, in_features + 1)
+        prefix = (
+            (mask * cols).amax(dim=1)
+            if in_features
+            else torch.zeros(out_features, dtype=torch.long)
+        )
+        order = torch.sort(prefix, stable=True).indices
         super().__init__(in_features, out_features, bias=bias)
-        self.register_buffer("mask", mask.to(self.weight.dtype))
+        self.register_buffer("mask", mask[order].to(self.weight.dtype))
+        identity = bool(torch.equal(order, torch.arange(out_features)))
+        self.register_buffer("row_order", None if identity else torch.argsort(order))
         with torch.no_grad():  # rescale so that the fan-in counts only the connected inputs
             fan_in = self.mask.sum(1, keepdim=True).clamp_min(1.0)
             self.weight.mul_(torch.sqrt(in_features / fan_in))
+        sorted_prefix = prefix[order]
+        bounds = torch.linspace(0, out_features, max(1, min(groups, out_features)) + 1).long()
+        self.groups: list[tuple[int, int, int]] = [  # (first row, end row, inputs used)
+            (int(a), int(b), int(sorted_prefix[b - 1]))
+            for a, b in zip(bounds[:-1], bounds[1:], strict=True)
+            if b > a
+        ]
+        self._cache: tuple[tuple, list[tuple[Tensor, Tensor | None, int]]] | None = None
+
+    def _grouped_weights(self) -> list[tuple[Tensor, Tensor | None, int]]:
+        key = (self.weight._version, self.weight.data_ptr(), self.weight.dtype)
+        use_cache = not (torch.is_grad_enabled() and self.weight.requires_grad)
+        if use_cache and self._cache is not None and self._cache[0] == key:
+            return self._cache[1]
+        masked = self.weight * self.mask
+        parts = []
+        for a, b, k in self.groups:
+            w = masked[a:b, :k]
+            parts.append(
+                (
+                    w.contiguous() if use_cache else w,
+                    None if self.bias is None else self.bias[a:b],
+                    k,
+                )
+            )
+        if use_cache:
+            self._cache = (key, parts)
+        return parts
 
     def forward(self, x: Tensor) -> Tensor:
-        return F.linear(x, self.weight * self.mask, self.bias)
+        parts = self._grouped_weights()
+        if len(parts) == 1:
+            w, b, k = parts[0]
+            out = F.linear(x[..., :k], w, b)
+        else:
+            out = torch.cat([F.linear(x[..., :k], w, b) for w, b, k in parts], dim=-1)
+        return out if self.row_order is None else out.index_select(-1, self.row_order)
+
+    def dense_weight(self) -> Tensor:
+        """The effective ``(out, in)`` weight in the original row order (for tests/inspection)."""
+        w = self.weight * self.mask
+        return w if self.row_order is None else w[self.row_order]
 
 
 class MADE(nn.Module):
@@ -55,6 +112,8 @@ class MADE(nn.Module):
     Input i has degree i + 1; hidden units get degrees 0..D-1 in turn (degree 0 units see only the
     context) and connect to inputs of degree <= theirs; output parameters of feature i connect to
     hidden units of degree < i + 1. So the parameters of feature i depend on features 0..i-1 only.
+    Hidden units are kept sorted by degree, which makes every mask a staircase that
+    :class:`MaskedLinear` multiplies in ``groups`` blocks, skipping the zero half.
     """
 
     def __init__(
@@ -66,6 +125,7 @@ class MADE(nn.Module):
         activation: str = "relu",
         dropout: float = 0.0,
         zero_init: bool = False,
+        groups: int = 8,
     ) -> None:
         super().__init__()
         if not hidden:
@@ -75,13 +135,13 @@ class MADE(nn.Module):
         layers: list[nn.Module] = []
         previous = in_degree
         for width in hidden:
-            degree = torch.arange(width) % features
-            layers.append(MaskedLinear(degree[:, None] >= previous[None, :]))
+            degree = torch.sort(torch.arange(width) % features).values  # sorted: staircase masks
+            layers.append(MaskedLinear(degree[:, None] >= previous[None, :], groups=groups))
             previous = degree
         self.hidden_layers = nn.ModuleList(layers)
         self.context_layer = nn.Linear(context, hidden[0], bias=False) if context else None
         out_degree = in_degree.repeat(num_params)  # bins-major: unit p * D + i is feature i
-        self.output_layer = MaskedLinear(out_degree[:, None] > previous[None, :])
+        self.output_layer = MaskedLinear(out_degree[:, None] > previous[None, :], groups=groups)
         if zero_init:
             nn.init.zeros_(self.output_layer.weight)
             nn.init.zeros_(self.output_layer.bias)

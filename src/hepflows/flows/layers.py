@@ -31,6 +31,9 @@ from hepflows.flows.transforms import ElementwiseTransform
 class Bijection(nn.Module):
     """Base class for a flow layer."""
 
+    #: Transform parameters this layer produces per input row (sizes its temporaries).
+    params_per_row: int = 0
+
     def to_latent(self, x: Tensor, context: Tensor | None = None) -> tuple[Tensor, Tensor]:
         raise NotImplementedError
 
@@ -70,6 +73,7 @@ class _Autoregressive(Bijection):
         super().__init__()
         self.features = features
         self.transform = transform
+        self.params_per_row = features * transform.num_params
         self.conditioner = MADE(
             features, transform.num_params, hidden, context, activation, dropout, zero_init
         )
@@ -131,6 +135,14 @@ class Coupling(Bijection):
             raise ValueError("a coupling mask must transform some features and keep others")
         self.register_buffer("transformed", torch.nonzero(mask).squeeze(1))
         self.register_buffer("identity", torch.nonzero(~mask).squeeze(1))
+        # Two contiguous halves (the default masks): slices are views, so no gather/scatter.
+        self.split: int | None = None
+        n_id = int((~mask).sum())
+        if bool((~mask[:n_id]).all()):
+            self.split, self.identity_first = n_id, True
+        elif bool(mask[: len(mask) - n_id].all()):
+            self.split, self.identity_first = len(mask) - n_id, False
+        self.params_per_row = int(mask.sum()) * transform.num_params
         self.transform = transform
         self.conditioner = MLP(
             len(self.identity), len(self.transformed), transform.num_params,
@@ -138,9 +150,15 @@ class Coupling(Bijection):
         )  # fmt: skip
 
     def _couple(self, inputs: Tensor, context: Tensor | None, inverse: bool):
+        apply = self.transform.inverse if inverse else self.transform.forward
+        if self.split is not None:
+            first, second = inputs[:, : self.split], inputs[:, self.split :]
+            kept, part = (first, second) if self.identity_first else (second, first)
+            out, logdet = apply(part, self.conditioner(kept, context))
+            pieces = (kept, out) if self.identity_first else (out, kept)
+            return torch.cat(pieces, dim=1), logdet
         raw = self.conditioner(inputs[:, self.identity], context)
-        part = inputs[:, self.transformed]
-        out, logdet = (self.transform.inverse if inverse else self.transform.forward)(part, raw)
+        out, logdet = apply(inputs[:, self.transformed], raw)
         return inputs.index_copy(1, self.transformed, out), logdet
 
     def to_latent(self, x: Tensor, context: Tensor | None = None) -> tuple[Tensor, Tensor]:

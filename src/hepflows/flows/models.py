@@ -127,7 +127,10 @@ class Flow(nn.Module):
         self.base = build_base(base, self.features)
         self.config = dict(config)
         #: Rows evaluated at once by to_latent/to_data (None: all); changes speed, not results.
-        self.chunk_size: int | None = 512
+        #: The default keeps each chunk's transform parameters near 3 million numbers (~12 MB in
+        #: float32, cache-sized), e.g. 256 rows for 504 features x 23 spline parameters.
+        widest = max([layer.params_per_row for layer in self.layers] + [1])
+        self.chunk_size: int | None = int(min(8192, max(256, 3_000_000 // widest)))
         self.register_buffer("_anchor", torch.zeros(()))  # carries dtype and device
 
     # -- plumbing ------------------------------------------------------------------------------

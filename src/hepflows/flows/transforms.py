@@ -45,7 +45,7 @@ class Affine(ElementwiseTransform):
 
     def forward(self, x: Tensor, raw: Tensor) -> tuple[Tensor, Tensor]:
         log_scale, shift = self._log_scale_shift(raw)
-        return x * torch.exp(log_scale) + shift, log_scale.sum(-1)
+        return torch.addcmul(shift, x, torch.exp(log_scale)), log_scale.sum(-1)
 
     def inverse(self, z: Tensor, raw: Tensor) -> tuple[Tensor, Tensor]:
         log_scale, shift = self._log_scale_shift(raw)
