@@ -306,7 +306,11 @@ class Trainer:
             )
         ]
         total, count, skipped = 0.0, 0, 0
-        devices = [self.device] if self.device.type == "cuda" else []
+        devices: list[int] = []
+        if self.device.type == "cuda":  # fork_rng takes CUDA device indices
+            devices = [
+                torch.cuda.current_device() if self.device.index is None else self.device.index
+            ]
         with torch.random.fork_rng(devices=devices):  # dropout randomness, scoped to this epoch
             torch.manual_seed(_epoch_seed(cfg.seed, epoch, 1))
             for start in range(0, len(order), cfg.batch_size):

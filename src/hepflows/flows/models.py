@@ -21,8 +21,9 @@ the weights so a trained model can be reloaded from its files alone.
 from __future__ import annotations
 
 import contextlib
+import inspect
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import torch
@@ -253,15 +254,31 @@ class Flow(nn.Module):
         return self.sample_and_log_prob(n, context, generator)[0]
 
 
-def _config(model: str, **kwargs: Any) -> dict[str, Any]:
-    out: dict[str, Any] = {"model": model}
-    for key, value in kwargs.items():
+def _config(cls: type, arguments: dict[str, Any]) -> dict[str, Any]:
+    """The JSON-able configuration of a model: its class name and its constructor arguments."""
+    names = [n for n in inspect.signature(cls.__init__).parameters if n != "self"]
+    out: dict[str, Any] = {"model": cls.__name__}
+    for key in names:
+        value = arguments[key]
         if isinstance(value, tuple):
             value = list(value)
         if key == "permutation" and not isinstance(value, str):
             value = [[int(i) for i in p] for p in value]
         out[key] = value
     return out
+
+
+def _assemble(
+    permutations: Sequence[Tensor | None], make_block: Callable[[int], Bijection], seed: int
+) -> list[Bijection]:
+    """Blocks with their preceding permutations, weights initialised from ``seed``."""
+    layers: list[Bijection] = []
+    with seeded_init(seed):
+        for index, perm in enumerate(permutations):
+            if perm is not None:
+                layers.append(Permutation(perm))
+            layers.append(make_block(index))
+    return layers
 
 
 class _AutoregressiveFlow(Flow):
@@ -284,27 +301,14 @@ class _AutoregressiveFlow(Flow):
     ) -> None:
         if blocks < 1:
             raise ValueError(f"blocks must be >= 1, got {blocks}")
-        layers: list[Bijection] = []
-        with seeded_init(seed):
-            for perm in block_permutations(features, blocks, permutation, seed):
-                if perm is not None:
-                    layers.append(Permutation(perm))
-                layers.append(
-                    self.layer_class(
-                        features,
-                        make_transform(transform, bins, bound),
-                        hidden,
-                        context,
-                        activation,
-                        dropout,
-                        zero_init,
-                    )  # fmt: skip
-                )
-        config = _config(
-            type(self).__name__, features=features, context=context, blocks=blocks,
-            hidden=tuple(hidden), transform=transform, bins=bins, bound=bound,
-            permutation=permutation, seed=seed, activation=activation, dropout=dropout,
-            zero_init=zero_init,
+        config = _config(type(self), locals())
+        layers = _assemble(
+            block_permutations(features, blocks, permutation, seed),
+            lambda _: self.layer_class(
+                features, make_transform(transform, bins, bound), hidden, context,
+                activation, dropout, zero_init,
+            ),
+            seed,
         )  # fmt: skip
         base = "uniform" if transform == "unit-spline" else "normal"
         super().__init__(features, context, layers, base, config)
@@ -397,29 +401,15 @@ class CouplingFlow(Flow):
     ) -> None:
         if features < 2:
             raise ValueError("a coupling flow needs at least 2 features; use MAF for 1-D data")
+        config = _config(type(self), locals())
         mask_list = coupling_masks(features, blocks, masks)
-        perms = block_permutations(features, len(mask_list), permutation, seed)
-        layers: list[Bijection] = []
-        with seeded_init(seed):
-            for mask, perm in zip(mask_list, perms, strict=True):
-                if perm is not None:
-                    layers.append(Permutation(perm))
-                layers.append(
-                    Coupling(
-                        mask,
-                        make_transform(transform, bins, bound),
-                        hidden,
-                        context,
-                        activation,
-                        dropout,
-                        zero_init,
-                    )  # fmt: skip
-                )
-        config = _config(
-            "CouplingFlow", features=features, context=context, blocks=blocks,
-            hidden=tuple(hidden), transform=transform, bins=bins, bound=bound, masks=masks,
-            permutation=permutation, seed=seed, activation=activation, dropout=dropout,
-            zero_init=zero_init,
+        layers = _assemble(
+            block_permutations(features, len(mask_list), permutation, seed),
+            lambda i: Coupling(
+                mask_list[i], make_transform(transform, bins, bound), hidden, context,
+                activation, dropout, zero_init,
+            ),
+            seed,
         )  # fmt: skip
         base = "uniform" if transform == "unit-spline" else "normal"
         super().__init__(features, context, layers, base, config)
