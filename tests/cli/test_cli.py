@@ -28,6 +28,9 @@ def test_bad_option_is_a_one_line_error() -> None:
     assert "Traceback" not in out.stderr
     bad = run("demo", "--epochs", "many")
     assert bad.returncode == 2 and "invalid int value" in bad.stderr
+    unwritable = run("demo", "--out", "/proc/hepflows-cannot-write-here", "--epochs", "1")
+    assert unwritable.returncode == 2 and "Traceback" not in unwritable.stderr
+    assert "/proc/hepflows-cannot-write-here" in unwritable.stderr
 
 
 def test_demo_runs_and_reports_nll(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:

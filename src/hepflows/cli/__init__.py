@@ -37,6 +37,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except InputError as exc:
         print(f"hepflows {args.command}: error: {exc}", file=sys.stderr)
         return 2
+    except OSError as exc:  # unwritable folder, full disk, missing file...
+        where = f": {exc.filename}" if exc.filename else ""
+        print(f"hepflows {args.command}: error: {exc.strerror or exc}{where}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print(f"hepflows {args.command}: interrupted", file=sys.stderr)
         return 130

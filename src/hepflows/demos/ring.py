@@ -60,6 +60,7 @@ def run_ring_demo(
 ) -> RingDemoResult:
     """Train, evaluate and plot; files go to ``out_dir`` (run folder ``out_dir/ring-flow``)."""
     out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)  # fail on an unwritable folder before any work
     gen = torch.Generator().manual_seed(seed)
     c_train = _contexts(n_train, gen)
     x_train = ring_sample(c_train, WIDTH, gen)
