@@ -25,9 +25,9 @@ from collections.abc import Callable
 
 import torch
 import zuko
+from zuko.distributions import DiagNormal
 from zuko.flows import Flow as ZukoFlow
 from zuko.flows import GeneralCouplingTransform, UnconditionalDistribution
-from zuko.distributions import DiagNormal
 from zuko.transforms import MonotonicAffineTransform, MonotonicRQSTransform
 
 from hepflows.flows import IAF, MAF, CouplingFlow, coupling_masks
@@ -54,9 +54,13 @@ def zuko_equivalent(kind: str, transform: str, hidden: tuple[int, ...]):
     univariate, shapes = _univariate(transform)
     if kind in ("MAF", "IAF"):
         maf = zuko.flows.MAF(
-            FEATURES, CONTEXT, transforms=BLOCKS, hidden_features=list(hidden),
-            univariate=univariate, shapes=shapes,
-        )  # fmt: skip
+            FEATURES,
+            CONTEXT,
+            transforms=BLOCKS,
+            hidden_features=list(hidden),
+            univariate=univariate,
+            shapes=shapes,
+        )
         if kind == "MAF":
             return maf
         # zuko's IAF: the inverse of each autoregressive transform, so sampling is one pass.
@@ -72,7 +76,7 @@ def zuko_equivalent(kind: str, transform: str, hidden: tuple[int, ...]):
             univariate=univariate,
             shapes=shapes,
             hidden_features=list(hidden),
-        )  # fmt: skip
+        )
         for m in coupling_masks(FEATURES, BLOCKS, "halves")
     ]
     return ZukoFlow(transforms, base)
@@ -133,8 +137,10 @@ def main() -> None:
     torch.manual_seed(0)
     x = torch.randn(args.batch, FEATURES)
     c = torch.randn(args.batch, CONTEXT)
-    print(f"torch {torch.__version__}, zuko {zuko.__version__}, {torch.get_num_threads()} threads, "
-          f"{platform.processor() or platform.machine()}; batch {args.batch}, float32, no grad")  # fmt: skip
+    print(
+        f"torch {torch.__version__}, zuko {zuko.__version__}, {torch.get_num_threads()} threads, "
+        f"{platform.processor() or platform.machine()}; batch {args.batch}, float32, no grad"
+    )
     header = (
         f"| {'operation':26s} | {'transform':9s} | {'hidden':9s} | {'hepflows /s':>11s} | "
         f"{'zuko /s':>9s} | {'ratio':>6s} | {'zuko chunked /s':>15s} | {'ratio':>6s} |"
@@ -161,11 +167,15 @@ def main() -> None:
                         t_zc.append(best_time(f_zuko_chunked, x, c, 1))
                     rate = [args.batch / min(t) for t in (t_ours, t_zuko, t_zc)]
                     row = {
-                        "operation": name, "transform": transform, "hidden": list(hidden),
-                        "hepflows_per_s": rate[0], "zuko_per_s": rate[1],
-                        "zuko_chunked_per_s": rate[2], "ratio": rate[0] / rate[1],
+                        "operation": name,
+                        "transform": transform,
+                        "hidden": list(hidden),
+                        "hepflows_per_s": rate[0],
+                        "zuko_per_s": rate[1],
+                        "zuko_chunked_per_s": rate[2],
+                        "ratio": rate[0] / rate[1],
                         "ratio_vs_chunked": rate[0] / rate[2],
-                    }  # fmt: skip
+                    }
                     results.append(row)
                     print(
                         f"| {name:26s} | {transform:9s} | {'x'.join(map(str, hidden)):9s} | "

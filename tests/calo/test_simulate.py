@@ -1,4 +1,4 @@
-"""The reference simulator reproduces the physics it is built from (reference-shower-simulator.md)."""
+"""The reference simulator reproduces its physics (reference-shower-simulator.md)."""
 
 import math
 

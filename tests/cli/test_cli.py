@@ -45,3 +45,56 @@ def test_demo_runs_and_reports_nll(tmp_path: Path, capsys: pytest.CaptureFixture
         "ring-flow/best.safetensors",
     ):
         assert (tmp_path / name).is_file()
+
+
+def test_calo_simulate_inspect_plot(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    out = tmp_path / "gamma.h5"
+    args = [
+        "calo",
+        "simulate",
+        "--geometry",
+        "ds1-photons",
+        "--particle",
+        "gamma",
+        "-n",
+        "300",
+        "--energy",
+        "log-uniform:1:100",
+        "--seed",
+        "3",
+        "--out",
+        str(out),
+        "--quiet",
+    ]
+    assert main(args) == 0
+    assert "wrote 300 gamma showers" in capsys.readouterr().out
+    assert main(["calo", "inspect", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "geometry ds1-photons" in text and "showers            300" in text
+    assert main(["calo", "plot", str(out), "--out", str(tmp_path / "plots")]) == 0
+    for suffix in ("average", "longitudinal", "energy-ratio"):
+        assert (tmp_path / "plots" / f"gamma-{suffix}.png").stat().st_size > 10_000
+
+
+def test_calo_errors_are_one_line(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.h5"
+    bad.write_bytes(b"not an hdf5 file")
+    out = run("calo", "inspect", str(bad))
+    assert out.returncode == 2 and "not a readable HDF5 file" in out.stderr
+    assert out.stderr.strip().count("\n") == 0
+    out = run(
+        "calo",
+        "simulate",
+        "--geometry",
+        "ds2",
+        "--particle",
+        "e+",
+        "-n",
+        "5",
+        "--energy",
+        "uniform:5:1",
+        "--out",
+        str(tmp_path / "x.h5"),
+    )
+    assert out.returncode == 2 and "energy spec" in out.stderr
+    assert not (tmp_path / "x.h5").exists()

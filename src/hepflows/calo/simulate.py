@@ -272,9 +272,8 @@ def _segments(geometry: Geometry, max_x0: float) -> _Segments:
         (x_lo, x_hi), (l_lo, l_hi) = layer.depth_x0, layer.depth_lambda
         n = max(1, math.ceil((x_hi - x_lo) / max_x0 - 1e-9))
         f = np.linspace(0.0, 1.0, n + 1)
-        for j in range(n):
-            parts.append((x_lo + f[j] * (x_hi - x_lo), x_lo + f[j + 1] * (x_hi - x_lo),
-                          l_lo + f[j] * (l_hi - l_lo), l_lo + f[j + 1] * (l_hi - l_lo), i))  # fmt: skip
+        xs, ls = x_lo + f * (x_hi - x_lo), l_lo + f * (l_hi - l_lo)
+        parts += [(xs[j], xs[j + 1], ls[j], ls[j + 1], i) for j in range(n)]
     a = np.array(parts)
     return _Segments(a[:, 0], a[:, 1], a[:, 2], a[:, 3], a[:, 4].astype(np.int64))
 

@@ -11,10 +11,10 @@ import sys
 from collections.abc import Sequence
 
 from hepflows import __version__
-from hepflows.cli import demo
+from hepflows.cli import calo, demo
 from hepflows.io import InputError
 
-COMMANDS = [demo]
+COMMANDS = [demo, calo]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -29,17 +29,22 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _name(args: argparse.Namespace) -> str:
+    verb = getattr(args, "verb", None)
+    return f"{args.command} {verb}" if verb else args.command
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
         return int(args.run(args) or 0)
     except InputError as exc:
-        print(f"hepflows {args.command}: error: {exc}", file=sys.stderr)
+        print(f"hepflows {_name(args)}: error: {exc}", file=sys.stderr)
         return 2
     except OSError as exc:  # unwritable folder, full disk, missing file...
         where = f": {exc.filename}" if exc.filename else ""
-        print(f"hepflows {args.command}: error: {exc.strerror or exc}{where}", file=sys.stderr)
+        print(f"hepflows {_name(args)}: error: {exc.strerror or exc}{where}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"hepflows {args.command}: interrupted", file=sys.stderr)

@@ -1,0 +1,158 @@
+"""``hepflows calo``: simulate, inspect and plot calorimeter shower files."""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import numpy as np
+
+from hepflows.io import InputError
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    calo = sub.add_parser("calo", help="calorimeter showers: simulate, inspect, plot")
+    verbs = calo.add_subparsers(dest="verb", metavar="VERB", required=True)
+
+    sim = verbs.add_parser(
+        "simulate",
+        help="simulate showers with the reference (GFLASH-based) simulator",
+        description=(
+            "Simulate showers with the reference simulator and write them in the geometry's "
+            "file format (CaloChallenge: MeV; CaloGAN: energy in GeV, cells in MeV). Energies on "
+            "the command line are in GeV."
+        ),
+    )
+    sim.add_argument("--geometry", required=True,
+                     choices=["calogan", "ds1-photons", "ds1-pions", "ds2", "ds3"])  # fmt: skip
+    sim.add_argument("--particle", required=True, choices=["e+", "gamma", "pi+"])
+    sim.add_argument("-n", type=int, required=True, help="number of showers")
+    sim.add_argument(
+        "--energy",
+        default=None,
+        help="fixed:E | uniform:A:B | log-uniform:A:B (GeV) | ladder; default: the geometry's "
+        "range (CaloGAN uniform:1:100, ds1 ladder, ds2/ds3 log-uniform:1:1000)",
+    )
+    sim.add_argument("--seed", type=int, default=0)
+    sim.add_argument("--batch-size", type=int, default=1000, help="showers per batch (memory)")
+    sim.add_argument("--out", required=True, help="output HDF5 file")
+    sim.add_argument("--quiet", action="store_true", help="no progress bar")
+    sim.set_defaults(run=run_simulate)
+
+    ins = verbs.add_parser("inspect", help="detect format and geometry, validate, summarise")
+    ins.add_argument("file")
+    ins.add_argument("--geometry", default=None, help="expected geometry (default: detect)")
+    ins.set_defaults(run=run_inspect)
+
+    plot = verbs.add_parser("plot", help="average shower images, longitudinal profile, E ratio")
+    plot.add_argument("file")
+    plot.add_argument("--out", required=True, help="output folder for the PNGs")
+    plot.add_argument("--geometry", default=None)
+    plot.add_argument("--max-showers", type=int, default=100_000, help="showers to read")
+    plot.set_defaults(run=run_plot)
+
+
+def _default_spectrum(geometry: str) -> str:
+    if geometry == "calogan":
+        return "uniform:1:100"
+    if geometry.startswith("ds1"):
+        return "ladder"
+    return "log-uniform:1:1000"
+
+
+def run_simulate(args: argparse.Namespace) -> int:
+    from hepflows.calo.formats import ShowerWriter
+    from hepflows.calo.geometry import get_geometry
+    from hepflows.calo.simulate import EnergySpectrum, simulate
+
+    if args.n < 1:
+        raise InputError(f"-n must be >= 1, got {args.n}")
+    geometry = get_geometry(args.geometry)
+    spectrum = EnergySpectrum.parse(args.energy or _default_spectrum(args.geometry))
+    rng = np.random.default_rng(np.random.SeedSequence([args.seed, 1]))
+    energies = spectrum.sample_mev(args.n, rng)
+    out = Path(args.out)
+    t0 = time.perf_counter()
+    ratio_sum = 0.0
+    with ShowerWriter(out, geometry, n_total=args.n) as writer:
+        for batch in simulate(geometry, args.particle, energies, seed=args.seed,
+                              batch_size=args.batch_size, progress=not args.quiet):  # fmt: skip
+            overflow = batch.leak_lateral if geometry.file_format == "calogan" else None
+            writer.write(batch.incident, batch.showers, overflow)
+            ratio_sum += float((batch.showers.sum(1) / batch.incident).sum())
+    seconds = time.perf_counter() - t0
+    print(
+        f"wrote {args.n} {args.particle} showers ({geometry.name}, {geometry.n_voxels} voxels) to "
+        f"{out} in {seconds:.1f} s ({args.n / seconds:.0f} showers/s); "
+        f"mean E_dep/E_inc = {ratio_sum / args.n:.3f}"
+    )
+    return 0
+
+
+def _summarise(path: str, geometry: str | None) -> dict:
+    from hepflows.calo.formats import iter_showers, open_showers
+
+    info = open_showers(path, geometry)
+    n, ratio_sum, ratio_sq, zeros = 0, 0.0, 0.0, 0
+    e_min, e_max = np.inf, -np.inf
+    layer_sum = None
+    for energies, showers in iter_showers(path, geometry=info.geometry.name):
+        ratio = showers.sum(1) / energies
+        ratio_sum += float(ratio.sum())
+        ratio_sq += float((ratio * ratio).sum())
+        zeros += int(np.count_nonzero(showers == 0))
+        e_min, e_max = min(e_min, float(energies.min())), max(e_max, float(energies.max()))
+        per_layer = info.geometry.layer_energies(showers).sum(0)
+        layer_sum = per_layer if layer_sum is None else layer_sum + per_layer
+        n += len(energies)
+    mean = ratio_sum / n
+    return {
+        "info": info,
+        "n": n,
+        "e_range_gev": (e_min / 1e3, e_max / 1e3),
+        "ratio": (mean, max(ratio_sq / n - mean * mean, 0.0) ** 0.5),
+        "sparsity": zeros / (n * info.geometry.n_voxels),
+        "layer_means": layer_sum / n,
+    }
+
+
+def run_inspect(args: argparse.Namespace) -> int:
+    s = _summarise(args.file, args.geometry)
+    info = s["info"]
+    g = info.geometry
+    print(f"{args.file}: {info.file_format} format, geometry {g.name} ({g.description})")
+    print(f"  showers            {s['n']}")
+    print(f"  incident energy    {s['e_range_gev'][0]:.4g} - {s['e_range_gev'][1]:.4g} GeV")
+    print(f"  E_dep / E_inc      {s['ratio'][0]:.4f} +- {s['ratio'][1]:.4f} (mean +- sd)")
+    print(f"  sparsity           {s['sparsity']:.3f} (fraction of voxels with zero energy)")
+    layers = ", ".join(
+        f"{layer.id}: {m:.4g}" for layer, m in zip(g.relevant_layers, s["layer_means"], strict=True)
+    )
+    print(f"  mean MeV per layer {layers}")
+    print("  validation         passed (keys, shapes, dtypes, finite, non-negative, units)")
+    return 0
+
+
+def run_plot(args: argparse.Namespace) -> int:
+    from hepflows.calo.formats import read_showers
+    from hepflows.report.calo_plots import (
+        plot_average_images,
+        plot_energy_ratio,
+        plot_longitudinal_profile,
+    )
+
+    energies, showers, geometry = read_showers(args.file, args.geometry, args.max_showers)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    name = Path(args.file).stem
+    paths = [
+        plot_average_images(geometry, showers.mean(0), out / f"{name}-average.png",
+                            f"average shower: {name} ({geometry.name})"),
+        plot_longitudinal_profile(geometry, geometry.layer_energies(showers),
+                                  out / f"{name}-longitudinal.png", f"profile: {name}"),
+        plot_energy_ratio(showers.sum(1) / energies, out / f"{name}-energy-ratio.png",
+                          f"E_dep / E_inc: {name}"),
+    ]  # fmt: skip
+    print("wrote " + ", ".join(str(p) for p in paths))
+    return 0
