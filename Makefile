@@ -26,6 +26,7 @@ lint: $(BIN)/hepflows
 
 bench: $(BIN)/hepflows
 	$(BIN)/python bench/flows.py
+	$(BIN)/python bench/calo_sim.py
 
 clean:
 	rm -rf $(VENV) demo build *.egg-info src/*.egg-info
