@@ -11,10 +11,10 @@ import sys
 from collections.abc import Sequence
 
 from hepflows import __version__
-from hepflows.cli import calo, demo
+from hepflows.cli import calo, demo, evaluate
 from hepflows.io import InputError
 
-COMMANDS = [demo, calo]
+COMMANDS = [demo, calo, evaluate]
 
 
 def build_parser() -> argparse.ArgumentParser:

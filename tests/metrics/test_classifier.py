@@ -1,0 +1,53 @@
+"""The DNN classifier test: 0.5 for identical distributions, near 1 for separable ones."""
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from hepflows.io import InputError
+from hepflows.metrics.classifier import ClassifierPreset, classifier_test, hanley_mcneil_error
+
+TINY = ClassifierPreset((32, 32), epochs=6, lr=3e-3, batch_size=200)
+
+
+def test_same_distribution_gives_auc_one_half_within_its_error() -> None:
+    rng = np.random.default_rng(0)
+    a, b = rng.normal(size=(4000, 5)), rng.normal(size=(4000, 5))
+    result = classifier_test(a, b, TINY, seed=1)
+    assert abs(result.auc.value - 0.5) < 3 * result.auc.error + 0.01
+    assert abs(result.jsd.value) < 0.02
+
+
+def test_separable_samples_give_auc_near_one() -> None:
+    rng = np.random.default_rng(1)
+    a, b = rng.normal(size=(3000, 4)), rng.normal(size=(3000, 4)) + np.array([2.0, 0, 0, 0])
+    result = classifier_test(a, b, TINY, seed=2)
+    optimum = stats.norm.cdf(2.0 / np.sqrt(2.0))  # Bayes-optimal AUC for a 2-sigma mean shift
+    assert result.auc.value == pytest.approx(optimum, abs=max(0.015, 2 * result.auc.error))
+    assert result.accuracy.value > 0.8 and result.jsd.value > 0.3
+
+
+def test_conditions_are_used_and_repeats_give_a_spread() -> None:
+    """Generated = right marginal, wrong dependence on the condition: only visible with it."""
+    rng = np.random.default_rng(2)
+    c_ref, c_gen = rng.uniform(-1, 1, (3000, 1)), rng.uniform(-1, 1, (3000, 1))
+    x_ref = c_ref + 0.1 * rng.normal(size=(3000, 1))
+    x_gen = rng.permutation(x_ref)  # same marginal, no dependence on its condition
+    blind = classifier_test(x_ref, x_gen, TINY, seed=3)
+    seeing = classifier_test(x_ref, x_gen, TINY, c_ref, c_gen, seed=3, repeats=2)
+    assert blind.auc.value < 0.56 and seeing.auc.value > 0.8
+    assert seeing.auc.error is not None and seeing.auc.error >= 0
+
+
+def test_hanley_mcneil_error_matches_the_known_value() -> None:
+    # AUC 0.5 with 100 + 100: Var = (0.25 + 99 (1/3 - 1/4) * 2) / 1e4
+    assert hanley_mcneil_error(0.5, 100, 100) == pytest.approx(((0.25 + 2 * 99 / 12) / 1e4) ** 0.5)
+
+
+def test_bad_inputs() -> None:
+    with pytest.raises(InputError, match="unknown classifier preset"):
+        classifier_test(np.zeros((50, 2)), np.zeros((50, 2)), "slow")
+    with pytest.raises(InputError, match="NaN"):
+        classifier_test(np.full((50, 2), np.nan), np.zeros((50, 2)), TINY)
+    with pytest.raises(InputError, match="3 inputs, generated 2"):
+        classifier_test(np.zeros((50, 3)), np.zeros((50, 2)), TINY)
