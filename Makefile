@@ -27,6 +27,7 @@ lint: $(BIN)/hepflows
 bench: $(BIN)/hepflows
 	$(BIN)/python bench/flows.py
 	$(BIN)/python bench/calo_sim.py
+	$(BIN)/python bench/metrics.py
 
 clean:
 	rm -rf $(VENV) demo build *.egg-info src/*.egg-info

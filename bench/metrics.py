@@ -54,6 +54,7 @@ def main() -> None:
     )
     parser.add_argument("--showers", type=int, default=100_000)
     parser.add_argument("--challenge-showers", type=int, default=2000)
+    parser.add_argument("--presets", nargs="+", default=["fast", "challenge"])
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         d = Path(tmp)
@@ -95,7 +96,7 @@ def main() -> None:
         for mode in ("high", "low"):
             x_ref = F.classifier_inputs(g, e_ref, s_ref, mode)
             x_gen = F.classifier_inputs(g, e_gen, s_gen, mode)
-            for preset in ("fast", "challenge"):
+            for preset in args.presets:
                 t0 = time.perf_counter()
                 r = classifier_test(x_ref, x_gen, preset, seed=0)
                 print(

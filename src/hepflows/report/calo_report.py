@@ -72,6 +72,11 @@ def write_calo_report(result: CaloEvaluation, out_dir: str | Path, title: str) -
     rows += [
         f"<tr><td>FPD &times; 10<sup>3</sup></td><td>{_fmt(*head['fpd_x1e3'])}</td></tr>",
         f"<tr><td>KPD &times; 10<sup>3</sup></td><td>{_fmt(*head['kpd_x1e3'])}</td></tr>",
+        "<tr><td>precision / recall / density / coverage</td><td>"
+        + " / ".join(
+            f"{result.prdc[k]:.3f}" for k in ("precision", "recall", "density", "coverage")
+        )
+        + "</td></tr>",
         f"<tr><td>mean separation power ({len(result.histograms)} histograms)</td>"
         f"<td>{head['mean_separation_power']:.4f}</td></tr>",
         f"<tr><td>worst separation power</td><td>{head['worst_separation_power']['value']:.4f} "
