@@ -98,3 +98,31 @@ def test_calo_errors_are_one_line(tmp_path: Path) -> None:
     )
     assert out.returncode == 2 and "energy spec" in out.stderr
     assert not (tmp_path / "x.h5").exists()
+
+
+def test_evaluate_table_cli(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    import h5py
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    for name, shift in (("ref", 0.0), ("gen", 0.5)):
+        with h5py.File(tmp_path / f"{name}.h5", "w") as f:
+            f["pt"] = rng.exponential(30.0, 2000) + shift * 30
+            f["eta"] = rng.normal(0, 1.5, 2000)
+    args = [
+        "evaluate",
+        "table",
+        str(tmp_path / "ref.h5"),
+        str(tmp_path / "gen.h5"),
+        "--out",
+        str(tmp_path / "out"),
+    ]
+    assert main(args) == 0
+    text = capsys.readouterr().out
+    assert "pt" in text and "C2ST" in text and "FGD" in text
+    assert (tmp_path / "out" / "metrics.json").is_file()
+    assert (tmp_path / "out" / "plots" / "pt.png").is_file()
+    bad = run(
+        "evaluate", "table", str(tmp_path / "ref.h5"), str(tmp_path / "gen.h5"), "--tagger", "btag"
+    )
+    assert bad.returncode == 2 and "KIND=COLUMN" in bad.stderr
