@@ -11,10 +11,10 @@ import sys
 from collections.abc import Sequence
 
 from hepflows import __version__
-from hepflows.cli import calo, demo, evaluate
+from hepflows.cli import calo, demo, evaluate, integrate
 from hepflows.io import InputError
 
-COMMANDS = [demo, calo, evaluate]
+COMMANDS = [demo, integrate, calo, evaluate]
 
 
 def build_parser() -> argparse.ArgumentParser:
