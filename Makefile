@@ -25,9 +25,11 @@ lint: $(BIN)/hepflows
 	$(BIN)/ruff check src tests bench
 
 bench: $(BIN)/hepflows
+	$(BIN)/python -m pip install -q -e ".[dev,bench]"
 	$(BIN)/python bench/flows.py
 	$(BIN)/python bench/calo_sim.py
 	$(BIN)/python bench/metrics.py
+	$(BIN)/python bench/nis.py
 
 clean:
 	rm -rf $(VENV) demo build *.egg-info src/*.egg-info

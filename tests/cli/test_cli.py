@@ -126,3 +126,36 @@ def test_evaluate_table_cli(tmp_path: Path, capsys: pytest.CaptureFixture) -> No
         "evaluate", "table", str(tmp_path / "ref.h5"), str(tmp_path / "gen.h5"), "--tagger", "btag"
     )
     assert bad.returncode == 2 and "KIND=COLUMN" in bad.stderr
+
+
+def test_integrate_cli_json_and_events(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    import json
+
+    import h5py
+
+    events = tmp_path / "events.h5"
+    args = [
+        "integrate",
+        "gauss",
+        "--dim",
+        "2",
+        "--calls",
+        "60000",
+        "--batch-size",
+        "2000",
+        "--unweight",
+        "20000",
+        "--out",
+        str(events),
+        "--json",
+    ]
+    assert main(args) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert {"integral", "error", "calls", "truth", "pull", "unweighting_efficiency"} <= set(out)
+    assert abs(out["pull"]) < 4 and out["calls"] >= 60000
+    with h5py.File(events) as f:
+        assert f["x"].shape[1] == 2 and len(f["weight"]) == f["x"].shape[0] > 0
+    assert main(["integrate", "--list"]) == 0
+    assert "ee_qqg" in capsys.readouterr().out
+    bad = run("integrate", "annulus", "--dim", "3")
+    assert bad.returncode == 2 and "dim 2 only" in bad.stderr

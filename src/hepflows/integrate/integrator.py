@@ -259,43 +259,54 @@ class Integrator:
         """
         if (calls is None) == (precision is None):
             raise InputError("give exactly one of calls or precision")
-        budget = calls if calls is not None else max_calls
-        self._train_until_plateau(int(budget * train_fraction), progress)
         if calls is not None:
-            return self.integrate(max(budget - self.calls, 2 * 10), iterations=10)
+            self._train_until_plateau(int(calls * train_fraction), progress)
+            return self.integrate(max(calls - self.calls, 20), iterations=10)
+        if not 0 < precision < 1:
+            raise InputError(f"precision must be a relative error in (0, 1), got {precision}")
+        spread = self._train_until_plateau(int(max_calls * train_fraction), progress, precision)
+        # Size the evaluation batches from the trained spread: about 10 batches to the target.
+        batch = int(min(eval_batch, max(1000, (spread / precision) ** 2 / 10)))
         weights: list[np.ndarray] = []
         batches: list[tuple[float, float]] = []
         while True:
-            x, fx, q = self.sample(eval_batch)
+            x, fx, q = self.sample(batch)
             w = (fx / q).cpu().numpy()
             weights.append(w)
             batches.append((float(w.mean()), float(w.std(ddof=1) / math.sqrt(len(w)))))
             result = _pooled_result(
-                np.concatenate(weights), batches, self.calls, eval_batch * len(weights)
+                np.concatenate(weights), batches, self.calls, batch * len(weights)
             )
             if len(batches) >= 2 and (
                 result.relative_error <= precision or self.calls >= max_calls
             ):
                 return result
 
-    def _train_until_plateau(self, budget: int, progress: bool) -> None:
-        """Train in rounds of 10 steps while the relative weight spread improves by > 2%."""
-        best = math.inf
-        stale = 0
+    def _train_until_plateau(
+        self, budget: int, progress: bool, precision: float | None = None
+    ) -> float:
+        """Train in rounds of 10 steps while the relative weight spread s improves by > 2%.
+
+        With a target ``precision`` r, also stop once (s/r)^2, the calls the frozen sampler then
+        needs, is no more than the calls training has spent: more training would not pay.
+        Returns the last measured spread.
+        """
+        best, stale, spread = math.inf, 0, math.inf
         while self.calls + 10 * self.batch_size <= budget:
             self.train(10, progress=False)
             spread = float(np.median([h["relative_spread"] for h in self.history[-10:]]))
             if progress:
-                print(
-                    f"  trained {len(self.history)} steps, {self.calls} calls, "
-                    f"weight spread {spread:.4f}"
-                )
+                print(f"  trained {len(self.history)} steps, {self.calls} calls, "
+                      f"weight spread {spread:.4f}")  # fmt: skip
+            if precision is not None and (spread / precision) ** 2 <= self.calls:
+                break
             if spread < 0.98 * best:
                 best, stale = spread, 0
             else:
                 stale += 1
                 if stale >= 3:
                     break
+        return spread
 
     # -- unweighting ---------------------------------------------------------------------------
     def unweight(
