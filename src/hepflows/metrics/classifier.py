@@ -41,7 +41,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from hepflows.io import InputError
-from hepflows.metrics.results import Value
+from hepflows.metrics.results import Value, as_2d
 
 
 @dataclasses.dataclass(frozen=True)
@@ -103,14 +103,9 @@ def hanley_mcneil_error(auc: float, n_pos: int, n_neg: int) -> float:
 
 
 def _check(x: np.ndarray, name: str) -> np.ndarray:
-    x = np.asarray(x, dtype=np.float64)
-    if x.ndim == 1:
-        x = x[:, None]
-    if x.ndim != 2:
-        raise InputError(f"{name} must be (N, d), got shape {x.shape}")
-    if not np.all(np.isfinite(x)):
-        raise InputError(f"{name} contains NaN or Inf values")
-    return x
+    """(N, d) float64 inputs; a 1-D array is one feature. Validation as for every metric."""
+    x = np.asarray(x)
+    return as_2d(x[:, None] if x.ndim == 1 else x, name)
 
 
 def classifier_test(
