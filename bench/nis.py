@@ -157,6 +157,16 @@ def efficiencies(w: np.ndarray, seed: int) -> tuple[float, float]:
     return plain, boot
 
 
+def record_spread(row, w: np.ndarray, t0: float) -> float:
+    """Store the relative weight spread s of fresh weights ``w`` in ``row`` (and the calls it
+    implies); return the wall time per integrand call since ``t0``."""
+    per_call = (time.perf_counter() - t0) / len(w)
+    row.spread = float(w.std(ddof=1) / abs(w.mean()))
+    row.spread_calls, row.spread_estimate = len(w), float(w.mean())
+    fill_needed(row)
+    return per_call
+
+
 def planned_verify(s: float, cfg: argparse.Namespace, seconds_per_call: float) -> tuple[int, bool]:
     """Evaluation calls for the 1e-3 check: (s/1e-3)^2, within the floor and the two caps."""
     need = math.ceil((s / TARGETS[0]) ** 2)
@@ -211,10 +221,7 @@ def run_hepflows(ig: Integrand, row: Row, cfg: argparse.Namespace) -> None:
         _, fx, q = integ.sample(min(cfg.chunk, cfg.spread_n - start))
         ws.append((fx / q).cpu().numpy())
     w = np.concatenate(ws)
-    per_call = (time.perf_counter() - t0) / len(w)
-    row.spread = float(w.std(ddof=1) / abs(w.mean()))
-    row.spread_calls, row.spread_estimate = len(w), float(w.mean())
-    fill_needed(row)
+    per_call = record_spread(row, w, t0)
 
     # verification at 1e-3
     n, row.verify_capped = planned_verify(row.spread, cfg, per_call)
@@ -362,10 +369,7 @@ def run_uniform(ig: Integrand, row: Row, cfg: argparse.Namespace) -> None:
     row.train_calls, row.train_seconds, row.train_note = 0, 0.0, "none"
     t0 = time.perf_counter()
     w = _uniform_weights(ig, cfg.spread_n, gen, cfg.chunk)
-    per_call = (time.perf_counter() - t0) / len(w)
-    row.spread = float(w.std(ddof=1) / abs(w.mean()))
-    row.spread_calls, row.spread_estimate = len(w), float(w.mean())
-    fill_needed(row)
+    per_call = record_spread(row, w, t0)
     n, row.verify_capped = planned_verify(row.spread, cfg, per_call)
     t0 = time.perf_counter()
     s1 = s2 = 0.0
