@@ -105,6 +105,11 @@ class MaskedLinear(nn.Linear):
         w = self.weight * self.mask
         return w if self.row_order is None else w[self.row_order]
 
+    def dense_bias(self) -> Tensor:
+        """The bias in the original row order (zeros if the layer has none)."""
+        b = self.bias if self.bias is not None else self.weight.new_zeros(self.out_features)
+        return b if self.row_order is None else b[self.row_order]
+
 
 class MADE(nn.Module):
     """Masked autoencoder: ``(N, D)`` inputs (+ ``(N, C)`` context) -> ``(N, P, D)`` parameters.
@@ -156,6 +161,64 @@ class MADE(nn.Module):
         for layer in self.hidden_layers[1:]:
             h = self.dropout(self.activation(layer(h)))
         return self.output_layer(h).view(x.shape[0], self.num_params, self.features)
+
+    def stepper(self, context: Tensor | None, rows: int, like: Tensor) -> MADEStepper:
+        """A :class:`MADEStepper` for ``rows`` inputs (for D-step autoregressive inversion)."""
+        return MADEStepper(self, context, rows, like)
+
+
+class MADEStepper:
+    """MADE's outputs feature by feature, each hidden unit computed once (no gradients).
+
+    Inverting an autoregressive layer needs the parameters of feature i after features 0..i-1
+    are known. Recomputing the whole network D times costs D full passes; but the parameters of
+    feature i only need the hidden units of degree <= i, and of those only the units of degree
+    exactly i are new at step i (they are the first to see feature i-1). Computing just those
+    brings the cost of all D steps down to about one full pass, in D small matrix products.
+    For CaloGAN's 504 voxels this makes a MAF's sampling ~100x cheaper than D full passes.
+
+    Hidden units are stored sorted by degree (see :class:`MADE`), so "units of degree i" is a
+    contiguous slice of every hidden layer. Dropout is not applied (use in evaluation mode).
+    """
+
+    def __init__(self, made: MADE, context: Tensor | None, rows: int, like: Tensor) -> None:
+        self.made = made
+        d = made.features
+        self.weights = [
+            (layer.dense_weight().detach(), layer.dense_bias().detach())
+            for layer in made.hidden_layers
+        ]
+        # end[l][i]: hidden units of layer l with degree <= i are [0, end[l][i]).
+        self.end = []
+        for w, _ in self.weights:
+            degree = torch.sort(torch.arange(w.shape[0]) % d).values
+            self.end.append(torch.searchsorted(degree, torch.arange(d), right=True).tolist())
+        out_w = made.output_layer.dense_weight().detach()
+        out_b = made.output_layer.dense_bias().detach()
+        self.out_w = out_w.view(made.num_params, d, -1)  # (P, D, H_last), bins-major rows
+        self.out_b = out_b.view(made.num_params, d)
+        self.hidden = [like.new_zeros(rows, w.shape[0]) for w, _ in self.weights]
+        self.context_part = (
+            None if made.context_layer is None else made.context_layer(context).detach()
+        )
+
+    def params(self, i: int, outputs: Tensor) -> Tensor:
+        """Raw parameters ``(N, P, 1)`` of feature i, given ``outputs[:, :i]`` (already final)."""
+        made = self.made
+        previous = outputs
+        for layer, ((w, b), end) in enumerate(zip(self.weights, self.end, strict=True)):
+            start = end[i - 1] if i > 0 else 0
+            stop = end[i]
+            if stop > start:  # units of degree i: they see inputs < i, or units of degree <= i
+                cols = i if layer == 0 else self.end[layer - 1][i]
+                pre = F.linear(previous[:, :cols], w[start:stop, :cols], b[start:stop])
+                if layer == 0 and self.context_part is not None:
+                    pre = pre + self.context_part[:, start:stop]
+                self.hidden[layer][:, start:stop] = made.activation(pre)
+            previous = self.hidden[layer]
+        cols = self.end[-1][i]
+        raw = F.linear(previous[:, :cols], self.out_w[:, i, :cols], self.out_b[:, i])
+        return raw.unsqueeze(-1)
 
 
 class MLP(nn.Module):

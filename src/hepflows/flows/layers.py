@@ -87,11 +87,26 @@ class _Autoregressive(Bijection):
         return self.transform.forward(inputs, raw)
 
     def _sequential(self, inputs: Tensor, context: Tensor | None, inverse: bool):
-        """D passes: after pass i the outputs of features 0..i are exact."""
-        outputs = torch.zeros_like(inputs)
+        """The slow direction: feature i needs the outputs of features 0..i-1 first.
+
+        Without gradients, feature by feature with :class:`~hepflows.flows.conditioners.MADEStepper`
+        (about one network pass in total). With gradients, D full passes (after pass i the
+        outputs of features 0..i are exact), which autograd can differentiate.
+        """
+        if torch.is_grad_enabled():
+            outputs = torch.zeros_like(inputs)
+            logdet = inputs.new_zeros(inputs.shape[0])
+            for _ in range(self.features):
+                outputs, logdet = self._one_pass(inputs, outputs, context, inverse)
+            return outputs, logdet
+        apply = self.transform.inverse if inverse else self.transform.forward
+        stepper = self.conditioner.stepper(context, inputs.shape[0], inputs)
+        outputs = torch.empty_like(inputs)
         logdet = inputs.new_zeros(inputs.shape[0])
-        for _ in range(self.features):
-            outputs, logdet = self._one_pass(inputs, outputs, context, inverse)
+        for i in range(self.features):
+            out, ld = apply(inputs[:, i : i + 1], stepper.params(i, outputs))
+            outputs[:, i : i + 1] = out
+            logdet += ld
         return outputs, logdet
 
 
