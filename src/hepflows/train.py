@@ -169,8 +169,22 @@ def _as_tensor(value: Tensor | np.ndarray, what: str) -> Tensor:
     return t
 
 
+#: A training objective: per-sample losses ``(N,)`` of a model on a batch ``(x, context)``.
+Objective = Callable[[Flow, Tensor, Tensor | None], Tensor]
+
+
+def negative_log_likelihood(model: Flow, x: Tensor, context: Tensor | None) -> Tensor:
+    """The default objective: -log q(x | c) per sample, in nats."""
+    return -model.log_prob(x, context)
+
+
 class Trainer:
-    """Fit a :class:`~hepflows.flows.Flow` by maximum likelihood.
+    """Fit a :class:`~hepflows.flows.Flow` by maximum likelihood (or another ``objective``).
+
+    ``objective`` and ``val_objective`` return per-sample losses ``(N,)``; the default for both is
+    the negative log-likelihood. The validation value decides the best epoch, early stopping and
+    the plateau schedule (CaloFlow's student, for example, trains on a distillation loss and keeps
+    the epoch with the lowest student-to-teacher KL).
 
     >>> trainer = Trainer(flow, TrainConfig(epochs=20), out_dir="runs/toy")  # doctest: +SKIP
     >>> result = trainer.fit(x, context)                                     # doctest: +SKIP
@@ -182,7 +196,11 @@ class Trainer:
         config: TrainConfig | None = None,
         out_dir: str | Path | None = None,
         callbacks: Sequence[EpochCallback] = (),
+        objective: Objective = negative_log_likelihood,
+        val_objective: Objective | None = None,
     ) -> None:
+        self.objective = objective
+        self.val_objective = val_objective or objective
         self.config = config or TrainConfig()
         self.config.validate()
         self.device = _device(self.config.device)
@@ -223,7 +241,7 @@ class Trainer:
         total, count = 0.0, 0
         for start in range(0, len(indices), 4096):
             x, c = self._to_device(*data.batch(indices[start : start + 4096]))
-            total += float(-self.model.log_prob(x, c).sum())
+            total += float(self.val_objective(self.model, x, c).sum())
             count += x.shape[0]
         return total / max(count, 1)
 
@@ -318,7 +336,7 @@ class Trainer:
                 lr = self._lr(self.state["step"], total_steps)
                 for group in self.optimizer.param_groups:
                     group["lr"] = lr
-                loss = -self.model.log_prob(x, c).mean()
+                loss = self.objective(self.model, x, c).mean()
                 self.optimizer.zero_grad(set_to_none=True)
                 if not torch.isfinite(loss):
                     skipped += 1

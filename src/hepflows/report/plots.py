@@ -29,22 +29,48 @@ def save_figure(fig: plt.Figure, path: str | os.PathLike[str], dpi: int = 110) -
     return out
 
 
+def _draw_history(
+    ax: plt.Axes,
+    history: Sequence[dict[str, float]],
+    title: str,
+    train_label: str,
+    val_label: str,
+    ylabel: str,
+) -> None:
+    epochs = [h["epoch"] for h in history]
+    train = [h["train_loss"] for h in history]
+    val = [h["val_loss"] for h in history]
+    ax.plot(epochs, train, "o-", ms=3, label=train_label)
+    ax.plot(epochs, val, "s-", ms=3, label=val_label)
+    if val:
+        best = min(range(len(val)), key=val.__getitem__)
+        ax.axvline(epochs[best], color="grey", ls=":", label=f"best epoch {epochs[best]}")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel(ylabel)
+    if title:
+        ax.set_title(title, fontsize=16)
+    ax.legend(fontsize=13)
+
+
 def plot_training_history(
     history: Sequence[dict[str, float]], path: str | os.PathLike[str], title: str = ""
 ) -> Path:
     """Training and validation loss (nats per sample) against epoch, best epoch marked."""
     hep_style()
-    epochs = [h["epoch"] for h in history]
-    train = [h["train_loss"] for h in history]
-    val = [h["val_loss"] for h in history]
     fig, ax = plt.subplots(figsize=(8, 6))
-    ax.plot(epochs, train, "o-", ms=3, label="training")
-    ax.plot(epochs, val, "s-", ms=3, label="validation")
-    best = min(range(len(val)), key=val.__getitem__)
-    ax.axvline(epochs[best], color="grey", ls=":", label=f"best epoch {epochs[best]}")
-    ax.set_xlabel("epoch")
-    ax.set_ylabel("negative log-likelihood [nats]")
-    if title:
-        ax.set_title(title, fontsize=16)
-    ax.legend(fontsize=14)
+    _draw_history(ax, history, title, "training", "validation", "negative log-likelihood [nats]")
+    return save_figure(fig, path)
+
+
+def plot_training_stages(
+    stages: Sequence[tuple[str, Sequence[dict[str, float]], str, str, str]],
+    path: str | os.PathLike[str],
+) -> Path:
+    """One panel per training stage: ``(title, history, train label, val label, y label)``."""
+    hep_style()
+    fig, axes = plt.subplots(1, len(stages), figsize=(7 * len(stages), 6), squeeze=False)
+    for ax, (title, history, train_label, val_label, ylabel) in zip(
+        axes[0], stages, strict=True
+    ):
+        _draw_history(ax, history, title, train_label, val_label, ylabel)
     return save_figure(fig, path)

@@ -1,0 +1,448 @@
+"""CaloFlow: p(shower | E_inc) as flow I (layer energies) x flow II (normalised voxels).
+
+Method: ``caloflow-method.md`` (CaloFlow, arXiv:2106.05285; CaloFlow II, arXiv:2110.11377).
+
+* Flow I: a MAF with rational-quadratic splines on logit u-space layer energies, context the
+  scaled log incident energy (:mod:`hepflows.calo.preprocess`).
+* Flow II teacher: a MAF on the layer-normalised voxel logits, context log E_inc and the log layer
+  energies, permutations that stay within each calorimeter layer (alternately reversing and
+  shuffling the voxels of every layer), trained by likelihood.
+* Flow II student: an IAF with the teacher's blocks and permutations, distilled from the frozen
+  teacher (:mod:`hepflows.calo.distill`); the epoch with the lowest KL(student || teacher) is kept.
+
+A run folder holds ``caloflow.json`` (geometry, fitted preprocessing, the configuration used),
+one sub-folder per stage (``flow1/``, ``teacher/``, ``student/``; each a :mod:`hepflows.train`
+run with checkpoints, ``best.safetensors`` and ``model.json``) and ``training.png``.
+
+Configurations: one JSON file per geometry in ``hepflows/calo/configs/`` with CPU-sized defaults
+and, under ``"gpu"``, the published (larger) settings; ``preset="gpu"`` applies them and a user
+JSON file can override any key.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import json
+import math
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from hepflows.calo.distill import Distillation, StudentTeacherKL, check_compatible
+from hepflows.calo.geometry import Geometry, get_geometry
+from hepflows.calo.preprocess import (
+    Preprocessing,
+    check_relevant_layout,
+    energy_context,
+    fit_preprocessing,
+    flow1_inputs,
+    flow2_context,
+    flow2_to_voxels,
+    inverse_logit,
+    u_to_layer_energies,
+    voxels_to_flow2,
+)
+from hepflows.flows.models import IAF, MAF, Flow
+from hepflows.io import InputError, read_json, write_json
+from hepflows.train import STATE_FILE, TrainConfig, Trainer, load_flow
+
+CONFIG_DIR = Path(__file__).parent / "configs"
+RUN_FILE = "caloflow.json"
+STAGES = ("flow1", "teacher", "student")
+RUN_FORMAT = "hepflows-caloflow"
+
+
+# -- configuration -------------------------------------------------------------------------------
+def _merge(base: dict[str, Any], override: dict[str, Any], where: str) -> dict[str, Any]:
+    """Deep-merge ``override`` into a copy of ``base``; unknown keys are an error."""
+    out = copy.deepcopy(base)
+    for key, value in override.items():
+        if key.startswith("_"):
+            continue
+        if key not in out:
+            raise InputError(f"{where}: unknown setting {key!r} (known: {sorted(out)})")
+        if isinstance(out[key], dict):
+            if not isinstance(value, dict):
+                raise InputError(f"{where}: {key!r} must be an object")
+            out[key] = _merge(out[key], value, f"{where}: {key}")
+        else:
+            out[key] = value
+    return out
+
+
+def load_config(
+    geometry: str, preset: str = "cpu", override: str | Path | dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """The CaloFlow settings for ``geometry``: the packaged defaults, the ``gpu`` preset's
+    changes if asked for, then ``override`` (a JSON file or a dict with the same keys)."""
+    path = CONFIG_DIR / f"{geometry}.json"
+    if not path.is_file():
+        known = sorted(p.stem for p in CONFIG_DIR.glob("*.json"))
+        raise InputError(f"no CaloFlow configuration for geometry {geometry!r} (known: {known})")
+    base = json.loads(path.read_text())
+    gpu = base.pop("gpu", {})
+    if preset == "gpu":
+        base = _merge(base, gpu, f"{path} (gpu preset)")
+    elif preset != "cpu":
+        raise InputError(f"unknown preset {preset!r}; expected 'cpu' or 'gpu'")
+    if override is not None:
+        if not isinstance(override, dict):
+            override = read_json(Path(override), "CaloFlow configuration")
+            if not isinstance(override, dict):
+                raise InputError(f"{override}: a JSON object is expected")
+        base = _merge(base, override, "configuration override")
+    return base
+
+
+def layer_permutations(geometry: Geometry, blocks: int, seed: int) -> list[list[int]]:
+    """The ``blocks - 1`` permutations between flow II's blocks: within every calorimeter layer,
+    alternately reverse the voxel order and apply a fixed random shuffle (seeded); voxels never
+    leave their layer, so each block still sees the layers in depth order."""
+    gen = np.random.default_rng(seed)
+    perms = []
+    for b in range(blocks - 1):
+        parts = []
+        for layer in geometry.relevant_layers:
+            index = np.arange(layer.start, layer.stop)
+            parts.append(index[::-1] if b % 2 == 0 else gen.permutation(index))
+        perms.append(np.concatenate(parts).tolist())
+    return perms
+
+
+def build_flow1(n_layers: int, cfg: dict[str, Any], seed: int) -> MAF:
+    """Flow I: a spline MAF over the L u-space logits given the energy context."""
+    return MAF(
+        n_layers, 1, blocks=cfg["blocks"], hidden=cfg["hidden"], bins=cfg["bins"],
+        bound=cfg["bound"], permutation="random" if n_layers > 1 else "none", seed=seed,
+    )  # fmt: skip
+
+
+def build_teacher(geometry: Geometry, cfg: dict[str, Any], seed: int) -> MAF:
+    """Flow II teacher: a spline MAF over the voxel logits with layer-respecting permutations."""
+    blocks = cfg["blocks"]
+    return MAF(
+        geometry.n_voxels, 1 + len(geometry.relevant_layers), blocks=blocks,
+        hidden=cfg["hidden"], bins=cfg["bins"], bound=cfg["bound"],
+        permutation=layer_permutations(geometry, blocks, seed), seed=seed,
+        dropout=cfg.get("dropout", 0.0),
+    )  # fmt: skip
+
+
+def build_student(teacher: MAF, cfg: dict[str, Any], seed: int) -> IAF:
+    """Flow II student: an IAF with the teacher's blocks, transform and permutations."""
+    t = teacher.config
+    return IAF(
+        t["features"], t["context"], blocks=t["blocks"], hidden=cfg["hidden"],
+        transform=t["transform"], bins=t["bins"], bound=t["bound"],
+        permutation=t["permutation"], seed=seed + 1,
+    )  # fmt: skip
+
+
+# -- run folder ----------------------------------------------------------------------------------
+@dataclasses.dataclass
+class RunInfo:
+    """The contents of ``caloflow.json``."""
+
+    geometry: str
+    preprocessing: Preprocessing
+    config: dict[str, Any]
+    seed: int
+    training_file: str
+
+    def save(self, folder: Path) -> None:
+        write_json(
+            folder / RUN_FILE,
+            {
+                "format": RUN_FORMAT,
+                "geometry": self.geometry,
+                "preprocessing": self.preprocessing.to_json(),
+                "config": self.config,
+                "seed": self.seed,
+                "training_file": self.training_file,
+            },
+        )
+
+    @classmethod
+    def load(cls, folder: Path) -> RunInfo:
+        data = read_json(folder / RUN_FILE, "CaloFlow run description")
+        if not isinstance(data, dict) or data.get("format") != RUN_FORMAT:
+            raise InputError(f"{folder / RUN_FILE} is not a hepflows CaloFlow run description")
+        try:
+            return cls(
+                geometry=str(data["geometry"]),
+                preprocessing=Preprocessing.from_json(data["preprocessing"]),
+                config=dict(data["config"]),
+                seed=int(data["seed"]),
+                training_file=str(data.get("training_file", "")),
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise InputError(f"{folder / RUN_FILE}: invalid run description ({exc})") from None
+
+
+def _train_config(cfg: dict[str, Any], seed: int, device: str, progress: bool) -> TrainConfig:
+    try:
+        return TrainConfig(
+            epochs=int(cfg["epochs"]), batch_size=int(cfg["batch_size"]), lr=float(cfg["lr"]),
+            schedule=str(cfg.get("schedule", "cosine")), val_fraction=0.1, patience=None,
+            clip_grad=float(cfg.get("clip_grad", 5.0)), seed=seed, device=device,
+            progress=progress,
+        )  # fmt: skip
+    except (KeyError, TypeError, ValueError) as exc:
+        raise InputError(f"invalid training settings {cfg} ({exc})") from None
+
+
+def plot_run(folder: Path) -> Path | None:
+    """Training curves of every stage trained so far, side by side, as ``training.png``."""
+    from hepflows.report.plots import plot_training_stages
+
+    panels = []
+    labels = {
+        "flow1": ("flow I (layer energies)", "training NLL", "validation NLL", "NLL [nats]"),
+        "teacher": ("flow II teacher (MAF)", "training NLL", "validation NLL", "NLL [nats]"),
+        "student": ("flow II student (IAF)", "distillation loss", "KL(student || teacher)",
+                    "loss / KL [nats]"),  # fmt: skip
+    }
+    for stage in STAGES:
+        state_file = folder / stage / STATE_FILE
+        if state_file.is_file():
+            history = read_json(state_file, "training state").get("history", [])
+            if history:
+                title, train_label, val_label, ylabel = labels[stage]
+                panels.append((title, history, train_label, val_label, ylabel))
+    if not panels:
+        return None
+    return plot_training_stages(panels, folder / "training.png")
+
+
+@dataclasses.dataclass
+class StageResult:
+    stage: str
+    best_epoch: int
+    best_val_loss: float
+    epochs: int
+    seconds: float
+
+
+def train_caloflow(
+    data: str | Path,
+    out_dir: str | Path,
+    geometry: str | None = None,
+    stage: str = "all",
+    epochs: int | None = None,
+    device: str = "cpu",
+    resume: bool = False,
+    seed: int = 0,
+    preset: str = "cpu",
+    config: str | Path | dict[str, Any] | None = None,
+    max_showers: int | None = None,
+    progress: bool = True,
+    log: Callable[[str], None] = print,
+) -> list[StageResult]:
+    """Train flow I, the flow II teacher and/or the student on a shower file (see module doc).
+
+    ``stage``: ``flow1``, ``teacher`` (alias ``flow2``), ``student`` or ``all``. ``epochs``
+    overrides the configured epochs of every stage trained now. The student needs a trained
+    teacher in the same folder. A later call on the same folder reuses its preprocessing and
+    configuration (the geometry must match); ``resume`` continues interrupted stages.
+    """
+    from hepflows.calo.formats import read_showers
+
+    stages = _stages(stage)
+    out = Path(out_dir)
+    e_inc, showers, geo = read_showers(data, geometry, max_showers=max_showers)
+    check_relevant_layout(geo)
+    if len(e_inc) < 20:
+        raise InputError(f"{data}: {len(e_inc)} showers are too few to train on")
+    if (out / RUN_FILE).is_file():
+        info = RunInfo.load(out)
+        if info.geometry != geo.name:
+            raise InputError(
+                f"{out} holds a run for geometry {info.geometry}, the data are {geo.name}"
+            )
+        if config is not None or preset != "cpu":
+            log(f"note: {out} exists; its saved configuration is used, --config/--preset ignored")
+    else:
+        cfg = load_config(geo.name, preset, config)
+        pre_cfg = cfg.get("preprocessing", {})
+        pre = fit_preprocessing(geo, e_inc, showers, pre_cfg.get("u_scale"),
+                                pre_cfg.get("noise_cut_mev"))  # fmt: skip
+        info = RunInfo(geo.name, pre, cfg, seed, str(data))
+        out.mkdir(parents=True, exist_ok=True)
+        info.save(out)
+    results = []
+    for name in stages:
+        cfg = dict(info.config[name])
+        if epochs is not None:
+            cfg["epochs"] = epochs
+        t0 = time.perf_counter()
+        log(f"== {name}: {_describe(name, info, cfg)}")
+        trainer = _stage_trainer(name, info, geo, cfg, out, device, progress)
+        x, c = _stage_data(name, info, geo, e_inc, showers)
+        result = trainer.fit(x, c, resume=resume and (out / name / "checkpoint.safetensors").is_file())
+        plot_run(out)
+        results.append(
+            StageResult(name, result.best_epoch, result.best_val_loss, len(result.history),
+                        time.perf_counter() - t0)  # fmt: skip
+        )
+        val_name = "KL(student||teacher)" if name == "student" else "validation NLL"
+        log(
+            f"   best epoch {result.best_epoch}: {val_name} {result.best_val_loss:.4f} nats "
+            f"({time.perf_counter() - t0:.0f} s)"
+        )
+    return results
+
+
+def _stages(stage: str) -> tuple[str, ...]:
+    if stage == "all":
+        return STAGES
+    if stage == "flow2":
+        return ("teacher",)
+    if stage in STAGES:
+        return (stage,)
+    raise InputError(f"unknown stage {stage!r}; expected flow1, flow2/teacher, student or all")
+
+
+def _describe(name: str, info: RunInfo, cfg: dict[str, Any]) -> str:
+    return (
+        f"hidden {cfg['hidden']}, {cfg['epochs']} epochs, batch {cfg['batch_size']}, "
+        f"lr {cfg['lr']}"
+    )
+
+
+def _stage_trainer(
+    name: str, info: RunInfo, geo: Geometry, cfg: dict[str, Any], out: Path, device: str,
+    progress: bool,
+) -> Trainer:  # fmt: skip
+    train_cfg = _train_config(cfg, info.seed, device, progress)
+    folder = out / name
+    folder.mkdir(parents=True, exist_ok=True)
+    callbacks = [lambda trainer, record: plot_run(out)]
+    if name == "flow1":
+        model: Flow = build_flow1(len(geo.relevant_layers), cfg, info.seed)
+        return Trainer(model, train_cfg, folder, callbacks)
+    if name == "teacher":
+        return Trainer(build_teacher(geo, cfg, info.seed), train_cfg, folder, callbacks)
+    teacher_dir = out / "teacher"
+    if not (teacher_dir / "best.safetensors").is_file():
+        raise InputError(f"the student needs a trained teacher; none in {teacher_dir}")
+    teacher = load_flow(teacher_dir, device=device)
+    if not isinstance(teacher, MAF):
+        raise InputError(f"{teacher_dir} does not hold a MAF teacher")
+    student = build_student(teacher, cfg, info.seed)
+    check_compatible(teacher, student)
+    objective = Distillation(teacher, beta=float(cfg.get("beta", 0.5)),
+                             guided=bool(cfg.get("guided", True)))  # fmt: skip
+    return Trainer(student, train_cfg, folder, callbacks, objective=objective,
+                   val_objective=StudentTeacherKL(teacher))  # fmt: skip
+
+
+def _stage_data(
+    name: str, info: RunInfo, geo: Geometry, e_inc: np.ndarray, showers: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    layer = geo.layer_energies(showers)
+    pre = info.preprocessing
+    if name == "flow1":
+        return flow1_inputs(pre, e_inc, layer)
+    rng = np.random.default_rng(np.random.SeedSequence([info.seed, 2]))
+    x = voxels_to_flow2(pre, geo, showers, rng)
+    return x, flow2_context(pre, e_inc, layer).astype(np.float32)
+
+
+# -- generation ----------------------------------------------------------------------------------
+class CaloFlowGenerator:
+    """A trained CaloFlow: incident energies (MeV) -> showers (MeV) in the geometry's voxel order.
+
+    >>> gen = CaloFlowGenerator.load("runs/calogan-e+", model="student")  # doctest: +SKIP
+    >>> showers = gen.generate(np.full(1000, 50e3))                      # doctest: +SKIP
+    """
+
+    def __init__(self, info: RunInfo, flow1: Flow, flow2: Flow, model: str) -> None:
+        self.info, self.flow1, self.flow2, self.model = info, flow1, flow2, model
+        self.geometry = get_geometry(info.geometry)
+        self.preprocessing = info.preprocessing
+
+    @classmethod
+    def load(cls, run_dir: str | Path, model: str = "student", device: str = "cpu") -> CaloFlowGenerator:
+        """Load flow I and flow II (``teacher`` or ``student``) from a run folder."""
+        folder = Path(run_dir)
+        if model not in ("teacher", "student"):
+            raise InputError(f"unknown model {model!r}; expected teacher or student")
+        info = RunInfo.load(folder)
+        for stage in ("flow1", model):
+            if not (folder / stage / "best.safetensors").is_file():
+                raise InputError(
+                    f"{folder}: no trained {stage} (train it with --stage {stage})"
+                )
+        flow1 = load_flow(folder / "flow1", device=device)
+        flow2 = load_flow(folder / model, device=device)
+        return cls(info, flow1, flow2, model)
+
+    def _batch(self, e: np.ndarray, generator: torch.Generator) -> np.ndarray:
+        pre, geo = self.preprocessing, self.geometry
+        anchor = self.flow1._anchor
+        c1 = torch.as_tensor(energy_context(pre, e), dtype=anchor.dtype, device=anchor.device)
+        z1 = torch.randn(len(e), self.flow1.features, generator=generator, dtype=anchor.dtype)
+        u_logit = self.flow1.to_data(z1.to(anchor.device), c1)[0].cpu().double().numpy()
+        layers = u_to_layer_energies(pre, e, inverse_logit(u_logit))
+        anchor2 = self.flow2._anchor
+        c2 = torch.as_tensor(flow2_context(pre, e, layers), dtype=anchor2.dtype,
+                             device=anchor2.device)  # fmt: skip
+        z2 = torch.randn(len(e), self.flow2.features, generator=generator, dtype=anchor2.dtype)
+        x = self.flow2.to_data(z2.to(anchor2.device), c2)[0].cpu().numpy()
+        if not np.isfinite(x).all():
+            raise InputError(
+                f"the {self.model} produced non-finite voxels for "
+                f"{int((~np.isfinite(x).all(1)).sum())} of {len(e)} showers; the model is broken"
+            )
+        return flow2_to_voxels(pre, geo, x, layers)
+
+    def batches(
+        self, incident_mev: np.ndarray, batch_size: int = 10_000, seed: int = 0,
+        progress: bool = False,
+    ) -> Iterator[tuple[np.ndarray, np.ndarray]]:  # fmt: skip
+        """Yield ``(incident energies, showers)`` in MeV, ``batch_size`` showers at a time."""
+        e = np.asarray(incident_mev, dtype=np.float64).reshape(-1)
+        if batch_size < 1:
+            raise InputError(f"batch size must be >= 1, got {batch_size}")
+        if len(e) and (not np.isfinite(e).all() or (e <= 0).any()):
+            raise InputError("incident energies must be finite and positive")
+        generator = torch.Generator().manual_seed(seed)
+        with torch.no_grad(), tqdm(total=len(e), disable=not progress, unit="shower",
+                                   desc=f"generating ({self.model})") as bar:  # fmt: skip
+            for start in range(0, len(e), batch_size):
+                part = e[start : start + batch_size]
+                yield part, self._batch(part, generator)
+                bar.update(len(part))
+
+    def generate(
+        self, incident_mev: np.ndarray, batch_size: int = 10_000, seed: int = 0,
+        progress: bool = False,
+    ) -> np.ndarray:  # fmt: skip
+        """Showers ``(N, n_voxels)`` in MeV for the given incident energies."""
+        parts = [s for _, s in self.batches(incident_mev, batch_size, seed, progress)]
+        if not parts:
+            return np.zeros((0, self.geometry.n_voxels), dtype=np.float32)
+        return np.concatenate(parts)
+
+
+def time_per_shower(
+    generator: CaloFlowGenerator, batch_size: int, energy_mev: float, repeats: int = 1,
+    min_showers: int | None = None,
+) -> float:  # fmt: skip
+    """Wall-clock seconds per shower at ``batch_size`` (after one warm-up batch), the best of
+    ``repeats`` runs over ``min_showers`` showers (default: one batch)."""
+    n = max(batch_size, min_showers or batch_size)
+    e = np.full(n, energy_mev)
+    generator.generate(e[:batch_size], batch_size=batch_size)  # warm-up (caches, allocator)
+    best = math.inf
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        generator.generate(e, batch_size=batch_size)
+        best = min(best, (time.perf_counter() - t0) / n)
+    return best

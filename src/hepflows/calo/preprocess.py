@@ -1,0 +1,218 @@
+"""CaloFlow's preprocessing: showers (MeV) <-> the unbounded inputs and contexts of its two flows.
+
+Method and constants: ``caloflow-method.md`` (CaloFlow, arXiv:2106.05285; CaloFlow II,
+arXiv:2110.11377). Everything here is a pure, vectorised, invertible map on arrays; the values that
+depend on the training data (the u-space constant f) live in :class:`Preprocessing`, which is saved
+with a trained model as JSON.
+
+* Flow I (layer energies E_1..E_L given E_inc): "u-space"
+  u_0 = sum_l E_l / (f E_inc), u_l = E_l / sum_{j >= l} E_j (l = 1..L-1), clamped to [0, 1] and
+  mapped to logit(alpha + (1 - 2 alpha) u). Context: the scaled log incident energy.
+* Flow II (voxels given the layer energies): voxels in units of 100 GeV, uniform noise in
+  [0, 1e-8] (1 keV) added, each layer normalised to sum 1, logit with alpha = 1e-6. Context:
+  the scaled log incident energy and (log10(E_l / 100 GeV + 1e-8) + 4) / 4 for each layer.
+* Generation runs the maps backwards: logits -> u -> E_l; logits -> normalised voxels, each layer
+  renormalised and rescaled to its E_l, and voxels below the noise cut set to zero.
+
+Units: showers and energies in MeV in memory (as :mod:`hepflows.calo.formats` returns them).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Any
+
+import numpy as np
+
+from hepflows.calo.geometry import Geometry
+from hepflows.io import InputError
+
+#: Energy unit of flow II's inputs: 100 GeV in MeV (CaloFlow works in units of 100 GeV).
+ENERGY_UNIT_MEV = 1e5
+#: Upper edge of the uniform noise added to every voxel, in units of 100 GeV (1 keV).
+NOISE = 1e-8
+#: The logit's offset: x -> logit(alpha + (1 - 2 alpha) x) keeps 0 and 1 finite.
+ALPHA = 1e-6
+#: Offset inside log10(E_l / 100 GeV + LAYER_LOG_FLOOR) for flow II's context.
+LAYER_LOG_FLOOR = 1e-8
+
+
+def logit(x: np.ndarray, alpha: float = ALPHA) -> np.ndarray:
+    """logit(alpha + (1 - 2 alpha) x) for x in [0, 1] (clamped), float64 arithmetic."""
+    v = alpha + (1.0 - 2.0 * alpha) * np.clip(np.asarray(x, dtype=np.float64), 0.0, 1.0)
+    return np.log(v) - np.log1p(-v)
+
+
+def inverse_logit(y: np.ndarray, alpha: float = ALPHA) -> np.ndarray:
+    """The inverse of :func:`logit`, clamped to [0, 1]."""
+    v = 1.0 / (1.0 + np.exp(-np.asarray(y, dtype=np.float64)))
+    return np.clip((v - alpha) / (1.0 - 2.0 * alpha), 0.0, 1.0)
+
+
+@dataclasses.dataclass(frozen=True)
+class Preprocessing:
+    """The fitted constants of the preprocessing of one geometry (saved as JSON with a model).
+
+    Attributes:
+        geometry: the hepflows geometry name.
+        energy_range_mev: (low, high) incident energies that map to context -1 and +1.
+        u_scale: the constant f > 0 of u_0 = sum E_l / (f E_inc).
+        noise: upper edge of the uniform voxel noise, in units of 100 GeV.
+        noise_cut_mev: generated voxels below this (MeV) are set to 0.
+    """
+
+    geometry: str
+    energy_range_mev: tuple[float, float]
+    u_scale: float
+    noise: float = NOISE
+    noise_cut_mev: float = NOISE * ENERGY_UNIT_MEV
+
+    def to_json(self) -> dict[str, Any]:
+        out = dataclasses.asdict(self)
+        out["energy_range_mev"] = list(self.energy_range_mev)
+        return out
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Preprocessing:
+        try:
+            return cls(
+                geometry=str(data["geometry"]),
+                energy_range_mev=(float(data["energy_range_mev"][0]),
+                                  float(data["energy_range_mev"][1])),  # fmt: skip
+                u_scale=float(data["u_scale"]),
+                noise=float(data["noise"]),
+                noise_cut_mev=float(data["noise_cut_mev"]),
+            )
+        except (KeyError, TypeError, ValueError, IndexError) as exc:
+            raise InputError(f"invalid preprocessing description ({exc})") from None
+
+
+def fit_preprocessing(
+    geometry: Geometry,
+    incident_mev: np.ndarray,
+    showers_mev: np.ndarray,
+    u_scale: float | None = None,
+    noise_cut_mev: float | None = None,
+) -> Preprocessing:
+    """Constants for a training set.
+
+    ``u_scale`` (f) defaults to 1.05 x the largest deposited-to-incident ratio of the data (at
+    least 1), so u_0 < 1 for every training shower; the spec's published values (2.42, 6.93) were
+    chosen the same way for the CaloChallenge files. ``noise_cut_mev`` defaults to the larger of the
+    noise's energy scale (1 keV) and the geometry's readout threshold.
+    """
+    e_inc = np.asarray(incident_mev, dtype=np.float64)
+    deposited = showers_mev.sum(axis=1, dtype=np.float64)
+    ratio = float(np.max(deposited / e_inc)) if len(e_inc) else 1.0
+    if u_scale is None:
+        u_scale = max(1.0, 1.05 * ratio)
+    if u_scale <= 0:
+        raise InputError(f"u-space constant f must be positive, got {u_scale}")
+    low, high = geometry.energy_range_mev
+    lo = min(low, float(e_inc.min())) if len(e_inc) else low
+    hi = max(high, float(e_inc.max())) if len(e_inc) else high
+    if noise_cut_mev is None:
+        noise_cut_mev = max(NOISE * ENERGY_UNIT_MEV, geometry.threshold_mev)
+    return Preprocessing(geometry.name, (lo, hi), float(u_scale), NOISE, float(noise_cut_mev))
+
+
+def energy_context(pre: Preprocessing, incident_mev: np.ndarray) -> np.ndarray:
+    """Incident energy -> log10 scaled linearly onto [-1, 1] over the energy range, ``(N, 1)``."""
+    low, high = (math.log10(v) for v in pre.energy_range_mev)
+    log_e = np.log10(np.asarray(incident_mev, dtype=np.float64))
+    span = max(high - low, 1e-12)
+    return (2.0 * (log_e - low) / span - 1.0).reshape(-1, 1)
+
+
+def layer_energies_to_u(
+    pre: Preprocessing, incident_mev: np.ndarray, layer_mev: np.ndarray
+) -> np.ndarray:
+    """Layer energies ``(N, L)`` -> u ``(N, L)`` in [0, 1] (see the module docstring).
+
+    Where nothing is left for layers l.. (sum_{j >= l} E_j = 0) u_l is set to 0: any value gives
+    the same energies.
+    """
+    e = np.asarray(layer_mev, dtype=np.float64)
+    total = e.sum(axis=1)
+    remaining = np.cumsum(e[:, ::-1], axis=1)[:, ::-1]  # sum_{j >= l} E_j
+    u = np.empty_like(e)
+    u[:, 0] = total / (pre.u_scale * np.asarray(incident_mev, dtype=np.float64))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        u[:, 1:] = np.where(remaining[:, :-1] > 0, e[:, :-1] / remaining[:, :-1], 0.0)
+    return np.clip(u, 0.0, 1.0)
+
+
+def u_to_layer_energies(pre: Preprocessing, incident_mev: np.ndarray, u: np.ndarray) -> np.ndarray:
+    """The inverse of :func:`layer_energies_to_u`: u ``(N, L)`` -> layer energies ``(N, L)``, MeV."""
+    u = np.clip(np.asarray(u, dtype=np.float64), 0.0, 1.0)
+    remaining = u[:, 0] * pre.u_scale * np.asarray(incident_mev, dtype=np.float64)
+    layers = np.empty_like(u)
+    for l in range(1, u.shape[1]):  # a loop over the (few) layers, vectorised over showers
+        layers[:, l - 1] = u[:, l] * remaining
+        remaining = remaining - layers[:, l - 1]
+    layers[:, -1] = remaining
+    return np.clip(layers, 0.0, None)
+
+
+def flow1_inputs(
+    pre: Preprocessing, incident_mev: np.ndarray, layer_mev: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Flow I's training pairs: (logit u ``(N, L)``, context ``(N, 1)``), float32."""
+    u = layer_energies_to_u(pre, incident_mev, layer_mev)
+    return logit(u).astype(np.float32), energy_context(pre, incident_mev).astype(np.float32)
+
+
+def flow2_context(
+    pre: Preprocessing, incident_mev: np.ndarray, layer_mev: np.ndarray
+) -> np.ndarray:
+    """Flow II's context ``(N, 1 + L)``: scaled log E_inc and the shifted log layer energies."""
+    logs = np.log10(np.asarray(layer_mev, dtype=np.float64) / ENERGY_UNIT_MEV + LAYER_LOG_FLOOR)
+    return np.concatenate([energy_context(pre, incident_mev), (logs + 4.0) / 4.0], axis=1)
+
+
+def _layer_sums(geometry: Geometry, values: np.ndarray) -> np.ndarray:
+    """Per-voxel sum of its layer, ``(N, n_voxels)``, via one reduceat over the layer starts."""
+    layers = geometry.relevant_layers
+    starts = np.array([layer.start for layer in layers])
+    sums = np.add.reduceat(values, starts, axis=1)
+    return np.repeat(sums, [layer.n_voxels for layer in layers], axis=1)
+
+
+def voxels_to_flow2(
+    pre: Preprocessing, geometry: Geometry, showers_mev: np.ndarray, rng: np.random.Generator
+) -> np.ndarray:
+    """Showers ``(N, n_voxels)`` MeV -> flow II's inputs (noised, layer-normalised logits), f32."""
+    v = np.asarray(showers_mev, dtype=np.float64) / ENERGY_UNIT_MEV
+    v = v + rng.uniform(0.0, pre.noise, size=v.shape)
+    return logit(v / _layer_sums(geometry, v)).astype(np.float32)
+
+
+def flow2_to_voxels(
+    pre: Preprocessing, geometry: Geometry, x: np.ndarray, layer_mev: np.ndarray
+) -> np.ndarray:
+    """Flow II's outputs ``(N, n_voxels)`` and layer energies ``(N, L)`` MeV -> showers in MeV.
+
+    Each layer's normalised voxels are renormalised to sum 1, rescaled to its energy, and voxels
+    below ``noise_cut_mev`` set to zero (float32 result).
+    """
+    v = inverse_logit(x)
+    sums = _layer_sums(geometry, v)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        v = np.where(sums > 0, v / sums, 0.0)
+    counts = [layer.n_voxels for layer in geometry.relevant_layers]
+    showers = v * np.repeat(np.asarray(layer_mev, dtype=np.float64), counts, axis=1)
+    showers[showers < pre.noise_cut_mev] = 0.0
+    return showers.astype(np.float32)
+
+
+def check_relevant_layout(geometry: Geometry) -> None:
+    """Flow II assumes the relevant layers tile the voxel axis in order (true for every geometry
+    hepflows knows); refuse anything else rather than mis-assign voxels."""
+    position = 0
+    for layer in geometry.relevant_layers:
+        if layer.start != position:
+            raise InputError(f"geometry {geometry.name}: layers do not tile the voxel axis")
+        position = layer.stop
+    if position != geometry.n_voxels:
+        raise InputError(f"geometry {geometry.name}: layers do not cover all voxels")
