@@ -111,6 +111,72 @@ class MaskedLinear(nn.Linear):
         return b if self.row_order is None else b[self.row_order]
 
 
+class MADEOutput(nn.Module):
+    """MADE's output layer, writing the bins-major ``(N, P, D)`` parameters directly.
+
+    Output unit ``p * D + i`` (parameter p of feature i) sees the hidden units of degree <= i.
+    The features are split into ``groups`` contiguous ranges; each range is one matrix product
+    over the hidden prefix its last feature needs, reshaped to ``(N, P, range)`` and concatenated
+    along the feature axis. Compared with a row-sorted :class:`MaskedLinear` this skips the
+    gather that restores bins-major order, which was ~30% of a student IAF's sampling time.
+    """
+
+    def __init__(self, hidden_degree: Tensor, features: int, num_params: int, groups: int) -> None:
+        super().__init__()
+        self.features, self.num_params = features, num_params
+        width = len(hidden_degree)
+        self.weight = nn.Parameter(torch.empty(num_params * features, width))
+        self.bias = nn.Parameter(torch.empty(num_params * features))
+        feature_of_row = torch.arange(features).repeat(num_params)
+        mask = hidden_degree[None, :] <= feature_of_row[:, None]
+        self.register_buffer("mask", mask.to(self.weight.dtype))
+        fan_in = mask.sum(1, keepdim=True).clamp_min(1).to(torch.float32)
+        bound = 1.0 / torch.sqrt(fan_in)  # nn.Linear's default scale, over the connected inputs
+        with torch.no_grad():
+            self.weight.uniform_(-1.0, 1.0).mul_(bound)
+            self.bias.uniform_(-1.0, 1.0).mul_(bound.squeeze(1))
+        # end[i]: hidden units of degree <= i are [0, end[i]) (degrees are sorted).
+        end = torch.searchsorted(hidden_degree, torch.arange(features), right=True)
+        bounds = torch.linspace(0, features, max(1, min(groups, features)) + 1).long()
+        self.groups: list[tuple[int, int, int]] = [
+            (int(a), int(b), int(end[b - 1])) for a, b in zip(bounds[:-1], bounds[1:], strict=True)
+            if b > a
+        ]  # fmt: skip
+        self._cache: tuple[tuple, list[tuple[Tensor, Tensor]]] | None = None
+
+    def _grouped(self) -> list[tuple[Tensor, Tensor]]:
+        key = (self.weight._version, self.weight.data_ptr(), self.weight.dtype, self.bias._version)
+        use_cache = not (torch.is_grad_enabled() and self.weight.requires_grad)
+        if use_cache and self._cache is not None and self._cache[0] == key:
+            return self._cache[1]
+        p, d = self.num_params, self.features
+        w = (self.weight * self.mask).view(p, d, -1)
+        b = self.bias.view(p, d)
+        parts = []
+        for start, stop, k in self.groups:
+            wg = w[:, start:stop, :k].reshape(p * (stop - start), k)
+            bg = b[:, start:stop].reshape(-1)
+            parts.append((wg.contiguous(), bg.contiguous()) if use_cache else (wg, bg))
+        if use_cache:
+            self._cache = (key, parts)
+        return parts
+
+    def forward(self, h: Tensor) -> Tensor:
+        n, p = h.shape[0], self.num_params
+        outs = [
+            torch.nn.functional.linear(h[:, : wg.shape[1]], wg, bg).view(n, p, stop - start)
+            for (wg, bg), (start, stop, _) in zip(self._grouped(), self.groups, strict=True)
+        ]
+        return outs[0] if len(outs) == 1 else torch.cat(outs, dim=2)
+
+    def dense_weight(self) -> Tensor:
+        """The effective ``(P * D, H)`` weight, bins-major rows (for tests and the stepper)."""
+        return self.weight * self.mask
+
+    def dense_bias(self) -> Tensor:
+        return self.bias
+
+
 class MADE(nn.Module):
     """Masked autoencoder: ``(N, D)`` inputs (+ ``(N, C)`` context) -> ``(N, P, D)`` parameters.
 
@@ -145,8 +211,8 @@ class MADE(nn.Module):
             previous = degree
         self.hidden_layers = nn.ModuleList(layers)
         self.context_layer = nn.Linear(context, hidden[0], bias=False) if context else None
-        out_degree = in_degree.repeat(num_params)  # bins-major: unit p * D + i is feature i
-        self.output_layer = MaskedLinear(out_degree[:, None] > previous[None, :], groups=groups)
+        # bins-major: unit p * D + i is parameter p of feature i, seeing hidden degrees <= i
+        self.output_layer = MADEOutput(previous, features, num_params, groups)
         if zero_init:
             nn.init.zeros_(self.output_layer.weight)
             nn.init.zeros_(self.output_layer.bias)
@@ -160,7 +226,7 @@ class MADE(nn.Module):
         h = self.dropout(self.activation(h))
         for layer in self.hidden_layers[1:]:
             h = self.dropout(self.activation(layer(h)))
-        return self.output_layer(h).view(x.shape[0], self.num_params, self.features)
+        return self.output_layer(h)
 
     def stepper(self, context: Tensor | None, rows: int, like: Tensor) -> MADEStepper:
         """A :class:`MADEStepper` for ``rows`` inputs (for D-step autoregressive inversion)."""

@@ -1,0 +1,179 @@
+"""CaloFlow fidelity and speed: teacher and student against the reference simulator.
+
+For one particle (and geometry), in one run:
+
+1. simulate (if missing) a training set, a held-out reference and a second, independent
+   reference with the reference simulator (seeds differ per sample);
+2. train flow I, the flow II teacher and the student with the geometry's CPU configuration
+   (``hepflows calo train``; an interrupted run resumes);
+3. generate as many showers as the reference holds, with the reference's incident energies, from
+   the teacher and from the student;
+4. evaluate each against the reference (``fast`` classifier preset: low- and high-level AUC, FPD,
+   KPD, mean separation power), next to reference-2 against the reference (the floor);
+5. time generation per shower at batch sizes 1, 100 and 10,000 for both models.
+
+    python bench/caloflow.py --particle e+                       # CaloGAN e+, 100k / 50k / 50k
+    python bench/caloflow.py --particle gamma --geometry ds1-photons
+    python bench/caloflow.py --particle e+ --timing-only         # re-time a trained run
+    python bench/caloflow.py --particle e+ --train 20000 --ref 10000 --epochs 2   # smoke run
+
+Results: a table on stdout and ``RESULTS.json`` in the work folder.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from hepflows.calo.caloflow import CaloFlowGenerator, time_per_shower, train_caloflow
+from hepflows.calo.evaluate import evaluate_calo
+from hepflows.calo.formats import ShowerWriter, read_showers
+from hepflows.calo.geometry import get_geometry
+from hepflows.calo.simulate import EnergySpectrum, simulate
+
+SEEDS = {"train": 101, "ref": 202, "ref2": 303}
+PUBLISHED_LOW_AUC = {  # CaloFlow teacher / student vs Geant4, unnormalised (results-anchors.md)
+    "e+": (0.859, 0.786), "gamma": (0.756, 0.758), "pi+": (0.649, 0.729),
+}  # fmt: skip
+
+
+def spectrum_for(geometry: str) -> str:
+    if geometry == "calogan":
+        return "uniform:1:100"
+    if geometry.startswith("ds1"):
+        return "ladder"
+    return "log-uniform:1:1000"
+
+
+def make_sample(path: Path, geometry: str, particle: str, n: int, seed: int) -> None:
+    if path.is_file():
+        return
+    geo = get_geometry(geometry)
+    rng = np.random.default_rng(np.random.SeedSequence([seed, 1]))
+    energies = EnergySpectrum.parse(spectrum_for(geometry)).sample_mev(n, rng)
+    t0 = time.perf_counter()
+    with ShowerWriter(path, geo, n_total=n) as writer:
+        for batch in simulate(geo, particle, energies, seed=seed, batch_size=2000):
+            overflow = batch.leak_lateral if geo.file_format == "calogan" else None
+            writer.write(batch.incident, batch.showers, overflow)
+    print(f"simulated {n} {particle} -> {path} ({time.perf_counter() - t0:.0f} s)", flush=True)
+
+
+def generate_file(run: Path, model: str, reference: Path, out: Path) -> float:
+    gen = CaloFlowGenerator.load(run, model)
+    e_ref, _, geo = read_showers(reference)
+    t0 = time.perf_counter()
+    with ShowerWriter(out, geo, n_total=len(e_ref)) as writer:
+        for e, s in gen.batches(e_ref, batch_size=10_000, seed=7, progress=True):
+            writer.write(e, s)
+    return time.perf_counter() - t0
+
+
+def timing(run: Path, energy_mev: float) -> dict[str, dict[str, float]]:
+    out: dict[str, dict[str, float]] = {}
+    for model in ("teacher", "student"):
+        gen = CaloFlowGenerator.load(run, model)
+        row = {}
+        for batch in (1, 100, 10_000):
+            # enough showers for a stable time, but no more than ~2 minutes for the teacher
+            n = {1: 20 if model == "teacher" else 200, 100: 1000, 10_000: 10_000}[batch]
+            if model == "teacher" and batch == 100:
+                n = 300
+            row[str(batch)] = 1e3 * time_per_shower(gen, batch, energy_mev, min_showers=n)
+            print(f"  {model} batch {batch}: {row[str(batch)]:.3f} ms/shower", flush=True)
+        out[model] = row
+    return out
+
+
+def headline(ev) -> dict[str, float]:
+    h = ev.headline()
+    return {
+        "auc_low": h["auc_low"]["value"],
+        "auc_low_err": h["auc_low"].get("error"),
+        "auc_high": h["auc_high"]["value"],
+        "auc_high_err": h["auc_high"].get("error"),
+        "fpd_x1e3": h["fpd_x1e3"][0],
+        "kpd_x1e3": h["kpd_x1e3"][0],
+        "mean_separation_power": h["mean_separation_power"],
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--particle", required=True, choices=["e+", "gamma", "pi+"])
+    parser.add_argument("--geometry", default="calogan")
+    parser.add_argument("--train", type=int, default=100_000, help="training showers")
+    parser.add_argument("--ref", type=int, default=50_000, help="showers per reference sample")
+    parser.add_argument("--epochs", type=int, default=None, help="override every stage's epochs")
+    parser.add_argument("--workdir", default=None, help="default runs/bench-caloflow/GEOM-PART")
+    parser.add_argument("--timing-only", action="store_true", help="only re-time a trained run")
+    parser.add_argument("--threads", type=int, default=2, help="torch threads (reference: 2)")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    work = Path(args.workdir or f"runs/bench-caloflow/{args.geometry}-{args.particle}")
+    work.mkdir(parents=True, exist_ok=True)
+    results_path = work / "RESULTS.json"
+    results = json.loads(results_path.read_text()) if results_path.is_file() else {}
+    files = {k: work / f"{k}.h5" for k in SEEDS}
+    run = work / "run"
+    geo = get_geometry(args.geometry)
+    mid_energy = float(np.sqrt(np.prod(geo.energy_range_mev)))
+
+    if not args.timing_only:
+        for key, seed in SEEDS.items():
+            make_sample(files[key], args.geometry, args.particle,
+                        args.train if key == "train" else args.ref, seed)  # fmt: skip
+        t0 = time.perf_counter()
+        stages = train_caloflow(files["train"], run, args.geometry, stage="all",
+                                epochs=args.epochs, resume=True, seed=0)  # fmt: skip
+        results["training_seconds"] = {s.stage: s.seconds for s in stages}
+        results["training_total_minutes"] = (time.perf_counter() - t0) / 60
+        results["best"] = {s.stage: [s.best_epoch, s.best_val_loss] for s in stages}
+        evaluations = {}
+        for model in ("teacher", "student"):
+            out = work / f"gen-{model}.h5"
+            seconds = generate_file(run, model, files["ref"], out)
+            results[f"generate_{model}_seconds"] = seconds
+            t0 = time.perf_counter()
+            evaluations[model] = headline(evaluate_calo(files["ref"], out, args.geometry))
+            print(f"evaluated {model} ({time.perf_counter() - t0:.0f} s): "
+                  f"{evaluations[model]}", flush=True)  # fmt: skip
+        evaluations["reference-2 (floor)"] = headline(
+            evaluate_calo(files["ref"], files["ref2"], args.geometry)
+        )
+        results["evaluation"] = evaluations
+    results["ms_per_shower"] = timing(run, mid_energy)
+    results["threads"] = args.threads
+    results_path.write_text(json.dumps(results, indent=2))
+
+    print(f"\nCaloFlow on {args.geometry} {args.particle}: {work}")
+    if "evaluation" in results:
+        print("| sample | AUC low | AUC high | FPD x1e3 | KPD x1e3 | mean sep. power |")
+        print("|---|---|---|---|---|---|")
+        for name, r in results["evaluation"].items():
+            print(f"| {name} | {r['auc_low']:.3f} | {r['auc_high']:.3f} | {r['fpd_x1e3']:.2f} | "
+                  f"{r['kpd_x1e3']:.3f} | {r['mean_separation_power']:.4f} |")  # fmt: skip
+        if args.particle in PUBLISHED_LOW_AUC and args.geometry == "calogan":
+            t, s = PUBLISHED_LOW_AUC[args.particle]
+            print(f"published CaloFlow low-level AUC vs Geant4: teacher {t}, student {s}")
+        print(f"training: {results['training_total_minutes']:.1f} min "
+              f"{ {k: round(v) for k, v in results['training_seconds'].items()} } s")  # fmt: skip
+    ms = results["ms_per_shower"]
+    print("| batch | teacher ms/shower | student ms/shower | ratio |")
+    print("|---|---|---|---|")
+    for b in ("1", "100", "10000"):
+        print(f"| {b} | {ms['teacher'][b]:.3f} | {ms['student'][b]:.4f} | "
+              f"{ms['teacher'][b] / ms['student'][b]:.0f}x |")  # fmt: skip
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
