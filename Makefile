@@ -16,7 +16,7 @@ $(BIN)/hepflows: pyproject.toml
 	touch $(BIN)/hepflows
 
 demo: $(BIN)/hepflows
-	$(BIN)/hepflows demo --out demo
+	$(BIN)/hepflows demo calo --out demo
 
 test: $(BIN)/hepflows
 	$(BIN)/python -m pytest -q

@@ -113,6 +113,8 @@ def main() -> int:
     parser.add_argument("--train", type=int, default=100_000, help="training showers")
     parser.add_argument("--ref", type=int, default=50_000, help="showers per reference sample")
     parser.add_argument("--epochs", type=int, default=None, help="override every stage's epochs")
+    parser.add_argument("--config", default=None,
+                        help="JSON overriding configuration keys (new runs only)")  # fmt: skip
     parser.add_argument("--workdir", default=None, help="default runs/bench-caloflow/GEOM-PART")
     parser.add_argument("--timing-only", action="store_true", help="only re-time a trained run")
     parser.add_argument("--threads", type=int, default=2, help="torch threads (reference: 2)")
@@ -133,7 +135,8 @@ def main() -> int:
                         args.train if key == "train" else args.ref, seed)  # fmt: skip
         t0 = time.perf_counter()
         stages = train_caloflow(files["train"], run, args.geometry, stage="all",
-                                epochs=args.epochs, resume=True, seed=0)  # fmt: skip
+                                epochs=args.epochs, resume=True, seed=0,
+                                config=args.config)  # fmt: skip
         results["training_seconds"] = {s.stage: s.seconds for s in stages}
         results["training_total_minutes"] = (time.perf_counter() - t0) / 60
         results["best"] = {s.stage: [s.best_epoch, s.best_val_loss] for s in stages}

@@ -34,7 +34,9 @@ def test_bad_option_is_a_one_line_error() -> None:
 
 
 def test_demo_runs_and_reports_nll(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
-    code = main(["demo", "--out", str(tmp_path), "--epochs", "2", "--samples", "3000", "--quiet"])
+    code = main(
+        ["demo", "ring", "--out", str(tmp_path), "--epochs", "2", "--samples", "3000", "--quiet"]
+    )
     assert code == 0
     text = capsys.readouterr().out
     assert "flow NLL" in text and "true NLL" in text

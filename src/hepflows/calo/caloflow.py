@@ -38,6 +38,7 @@ from hepflows.calo.distill import Distillation, StudentTeacherKL, check_compatib
 from hepflows.calo.geometry import Geometry, get_geometry
 from hepflows.calo.preprocess import (
     Preprocessing,
+    add_noise,
     check_relevant_layout,
     energy_context,
     fit_preprocessing,
@@ -345,12 +346,14 @@ def _stage_trainer(
 def _stage_data(
     name: str, info: RunInfo, geo: Geometry, e_inc: np.ndarray, showers: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
-    layer = geo.layer_energies(showers)
     pre = info.preprocessing
+    rng = np.random.default_rng(np.random.SeedSequence([info.seed, 2]))
+    noisy = add_noise(pre, showers, rng)  # the same noisy showers for every stage
+    layer = geo.layer_energies(noisy)
     if name == "flow1":
         return flow1_inputs(pre, e_inc, layer)
-    rng = np.random.default_rng(np.random.SeedSequence([info.seed, 2]))
-    x = voxels_to_flow2(pre, geo, showers, rng)
+    x = voxels_to_flow2(pre, geo, noisy)
+    del noisy
     return x, flow2_context(pre, e_inc, layer).astype(np.float32)
 
 

@@ -5,11 +5,13 @@ arXiv:2110.11377). Everything here is a pure, vectorised, invertible map on arra
 depend on the training data (the u-space constant f) live in :class:`Preprocessing`, which is saved
 with a trained model as JSON.
 
+* Both flows see the showers with uniform noise in [0, 1e-8 x 100 GeV] = [0, 1 keV) added to
+  every voxel (:func:`add_noise`); layer energies are sums of the noisy voxels, so none is 0.
 * Flow I (layer energies E_1..E_L given E_inc): "u-space"
   u_0 = sum_l E_l / (f E_inc), u_l = E_l / sum_{j >= l} E_j (l = 1..L-1), clamped to [0, 1] and
   mapped to logit(alpha + (1 - 2 alpha) u). Context: the scaled log incident energy.
-* Flow II (voxels given the layer energies): voxels in units of 100 GeV, uniform noise in
-  [0, 1e-8] (1 keV) added, each layer normalised to sum 1, logit with alpha = 1e-6. Context:
+* Flow II (voxels given the layer energies): the noisy voxels, each layer normalised to sum 1,
+  logit with alpha = 1e-6. Context:
   the scaled log incident energy and (log10(E_l / 100 GeV + 1e-8) + 4) / 4 for each layer.
 * Generation runs the maps backwards: logits -> u -> E_l; logits -> normalised voxels, each layer
   renormalised and rescaled to its E_l, and voxels below the noise cut set to zero.
@@ -179,12 +181,23 @@ def _layer_sums(geometry: Geometry, values: np.ndarray) -> np.ndarray:
     return np.repeat(sums, [layer.n_voxels for layer in layers], axis=1)
 
 
-def voxels_to_flow2(
-    pre: Preprocessing, geometry: Geometry, showers_mev: np.ndarray, rng: np.random.Generator
+def add_noise(
+    pre: Preprocessing, showers_mev: np.ndarray, rng: np.random.Generator
 ) -> np.ndarray:
-    """Showers ``(N, n_voxels)`` MeV -> flow II's inputs (noised, layer-normalised logits), f32."""
-    v = np.asarray(showers_mev, dtype=np.float64) / ENERGY_UNIT_MEV
-    v = v + rng.uniform(0.0, pre.noise, size=v.shape)
+    """Showers plus uniform noise in [0, noise x 100 GeV) per voxel, MeV, float64.
+
+    Both flows train on the noisy showers: the noise spreads flow II's zero voxels, and it keeps
+    every layer energy positive, so flow I's u_l never sits exactly at 0 or 1 (an empty last layer
+    would otherwise put a point mass at u = 1, where a flow's likelihood is unbounded).
+    """
+    v = np.asarray(showers_mev, dtype=np.float64)
+    return v + rng.uniform(0.0, pre.noise * ENERGY_UNIT_MEV, size=v.shape)
+
+
+def voxels_to_flow2(pre: Preprocessing, geometry: Geometry, noisy_mev: np.ndarray) -> np.ndarray:
+    """Noisy showers ``(N, n_voxels)`` MeV (:func:`add_noise`) -> flow II's inputs: each layer
+    normalised to sum 1, then logit; float32."""
+    v = np.asarray(noisy_mev, dtype=np.float64)
     return logit(v / _layer_sums(geometry, v)).astype(np.float32)
 
 

@@ -52,6 +52,60 @@ def register(sub: argparse._SubParsersAction) -> None:
     plot.add_argument("--max-showers", type=int, default=100_000, help="showers to read")
     plot.set_defaults(run=run_plot)
 
+    train = verbs.add_parser(
+        "train",
+        help="train CaloFlow (flow I, MAF teacher, IAF student) on a shower file",
+        description=(
+            "Train CaloFlow on a CaloChallenge/CaloGAN shower file: flow I (layer energies), the "
+            "flow II teacher (MAF, likelihood) and the student (IAF, distilled from the teacher). "
+            "Settings come from the geometry's configuration file (hepflows/calo/configs/; "
+            "--preset gpu for the published sizes; --config FILE to override keys). Each stage "
+            "writes checkpoints every epoch and keeps its best epoch; RUN/training.png shows the "
+            "curves."
+        ),
+    )
+    train.add_argument("--data", required=True, help="training shower file (HDF5)")
+    train.add_argument("--geometry", default=None, help="geometry (default: detect from file)")
+    train.add_argument("--out", required=True, help="run folder")
+    train.add_argument("--stage", default="all",
+                       choices=["flow1", "flow2", "teacher", "student", "all"],
+                       help="what to train (default: %(default)s; flow2 = teacher)")  # fmt: skip
+    train.add_argument("--epochs", type=int, default=None, help="override the configured epochs")
+    train.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default: cpu)")
+    train.add_argument("--resume", action="store_true", help="continue interrupted stages")
+    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--preset", default="cpu", choices=["cpu", "gpu"],
+                       help="configuration sizes (default: %(default)s)")  # fmt: skip
+    train.add_argument("--config", default=None, help="JSON file overriding configuration keys")
+    train.add_argument("--max-showers", type=int, default=None, help="use the first N showers")
+    train.add_argument("--quiet", action="store_true", help="no progress bars")
+    train.set_defaults(run=run_train)
+
+    gen = verbs.add_parser(
+        "generate",
+        help="generate showers with a trained CaloFlow",
+        description=(
+            "Generate showers from a trained CaloFlow run into a file of the geometry's format. "
+            "Incident energies from --energy (GeV spectrum) or --like REFERENCE (its energies, "
+            "in order)."
+        ),
+    )
+    gen.add_argument("run_dir", metavar="RUN", help="run folder from `hepflows calo train`")
+    gen.add_argument("-n", type=int, default=None,
+                     help="number of showers (default with --like: all of the reference's)")  # fmt: skip
+    source = gen.add_mutually_exclusive_group()
+    source.add_argument("--energy", default=None,
+                        help="fixed:E | uniform:A:B | log-uniform:A:B (GeV) | ladder "
+                        "(default: the geometry's range)")  # fmt: skip
+    source.add_argument("--like", default=None, help="take incident energies from this file")
+    gen.add_argument("--model", default="student", choices=["teacher", "student"])
+    gen.add_argument("--batch-size", type=int, default=10_000)
+    gen.add_argument("--seed", type=int, default=0)
+    gen.add_argument("--device", default="cpu")
+    gen.add_argument("--out", required=True, help="output HDF5 file")
+    gen.add_argument("--quiet", action="store_true", help="no progress bar")
+    gen.set_defaults(run=run_generate)
+
 
 def _default_spectrum(geometry: str) -> str:
     if geometry == "calogan":
@@ -155,4 +209,54 @@ def run_plot(args: argparse.Namespace) -> int:
                           f"E_dep / E_inc: {name}"),
     ]  # fmt: skip
     print("wrote " + ", ".join(str(p) for p in paths))
+    return 0
+
+
+def run_train(args: argparse.Namespace) -> int:
+    from hepflows.calo.caloflow import train_caloflow
+
+    if args.epochs is not None and args.epochs < 1:
+        raise InputError(f"--epochs must be >= 1, got {args.epochs}")
+    results = train_caloflow(
+        args.data, args.out, args.geometry, stage=args.stage, epochs=args.epochs,
+        device=args.device, resume=args.resume, seed=args.seed, preset=args.preset,
+        config=args.config, max_showers=args.max_showers, progress=not args.quiet,
+    )  # fmt: skip
+    total = sum(r.seconds for r in results)
+    print(f"trained {', '.join(r.stage for r in results)} in {total:.0f} s; "
+          f"curves: {Path(args.out) / 'training.png'}")  # fmt: skip
+    return 0
+
+
+def run_generate(args: argparse.Namespace) -> int:
+    from hepflows.calo.caloflow import CaloFlowGenerator
+    from hepflows.calo.formats import ShowerWriter, read_showers
+    from hepflows.calo.simulate import EnergySpectrum
+
+    gen = CaloFlowGenerator.load(args.run_dir, args.model, args.device)
+    geometry = gen.geometry
+    if args.like is not None:
+        energies, _, ref_geo = read_showers(args.like, max_showers=args.n)
+        if ref_geo.name != geometry.name:
+            raise InputError(f"{args.like} is {ref_geo.name}, the model is {geometry.name}")
+        if args.n is not None and len(energies) < args.n:
+            raise InputError(f"{args.like} holds only {len(energies)} showers, -n is {args.n}")
+    else:
+        if args.n is None or args.n < 1:
+            raise InputError("-n N (>= 1) is required unless --like gives the energies")
+        spectrum = EnergySpectrum.parse(args.energy or _default_spectrum(geometry.name))
+        rng = np.random.default_rng(np.random.SeedSequence([args.seed, 3]))
+        energies = spectrum.sample_mev(args.n, rng)
+    if args.batch_size < 1:
+        raise InputError(f"--batch-size must be >= 1, got {args.batch_size}")
+    t0 = time.perf_counter()
+    with ShowerWriter(args.out, geometry, n_total=len(energies)) as writer:
+        for e, s in gen.batches(energies, args.batch_size, args.seed, progress=not args.quiet):
+            writer.write(e, s)
+    seconds = time.perf_counter() - t0
+    print(
+        f"wrote {len(energies)} showers ({args.model}, {geometry.name}) to {args.out} in "
+        f"{seconds:.1f} s: {len(energies) / seconds:.0f} showers/s "
+        f"({1e3 * seconds / len(energies):.3f} ms per shower, batch {args.batch_size})"
+    )
     return 0
