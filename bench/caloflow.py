@@ -39,8 +39,10 @@ from hepflows.calo.simulate import EnergySpectrum, simulate
 
 SEEDS = {"train": 101, "ref": 202, "ref2": 303}
 PUBLISHED_LOW_AUC = {  # CaloFlow teacher / student vs Geant4, unnormalised (results-anchors.md)
-    "e+": (0.859, 0.786), "gamma": (0.756, 0.758), "pi+": (0.649, 0.729),
-}  # fmt: skip
+    "e+": (0.859, 0.786),
+    "gamma": (0.756, 0.758),
+    "pi+": (0.649, 0.729),
+}
 
 
 def spectrum_for(geometry: str) -> str:
@@ -113,8 +115,9 @@ def main() -> int:
     parser.add_argument("--train", type=int, default=100_000, help="training showers")
     parser.add_argument("--ref", type=int, default=50_000, help="showers per reference sample")
     parser.add_argument("--epochs", type=int, default=None, help="override every stage's epochs")
-    parser.add_argument("--config", default=None,
-                        help="JSON overriding configuration keys (new runs only)")  # fmt: skip
+    parser.add_argument(
+        "--config", default=None, help="JSON overriding configuration keys (new runs only)"
+    )
     parser.add_argument("--workdir", default=None, help="default runs/bench-caloflow/GEOM-PART")
     parser.add_argument("--timing-only", action="store_true", help="only re-time a trained run")
     parser.add_argument("--threads", type=int, default=2, help="torch threads (reference: 2)")
@@ -131,12 +134,24 @@ def main() -> int:
 
     if not args.timing_only:
         for key, seed in SEEDS.items():
-            make_sample(files[key], args.geometry, args.particle,
-                        args.train if key == "train" else args.ref, seed)  # fmt: skip
+            make_sample(
+                files[key],
+                args.geometry,
+                args.particle,
+                args.train if key == "train" else args.ref,
+                seed,
+            )
         t0 = time.perf_counter()
-        stages = train_caloflow(files["train"], run, args.geometry, stage="all",
-                                epochs=args.epochs, resume=True, seed=0,
-                                config=args.config)  # fmt: skip
+        stages = train_caloflow(
+            files["train"],
+            run,
+            args.geometry,
+            stage="all",
+            epochs=args.epochs,
+            resume=True,
+            seed=0,
+            config=args.config,
+        )
         results["training_seconds"] = {s.stage: s.seconds for s in stages}
         results["training_total_minutes"] = (time.perf_counter() - t0) / 60
         results["best"] = {s.stage: [s.best_epoch, s.best_val_loss] for s in stages}
@@ -147,8 +162,10 @@ def main() -> int:
             results[f"generate_{model}_seconds"] = seconds
             t0 = time.perf_counter()
             evaluations[model] = headline(evaluate_calo(files["ref"], out, args.geometry))
-            print(f"evaluated {model} ({time.perf_counter() - t0:.0f} s): "
-                  f"{evaluations[model]}", flush=True)  # fmt: skip
+            print(
+                f"evaluated {model} ({time.perf_counter() - t0:.0f} s): {evaluations[model]}",
+                flush=True,
+            )
         evaluations["reference-2 (floor)"] = headline(
             evaluate_calo(files["ref"], files["ref2"], args.geometry)
         )
@@ -162,19 +179,25 @@ def main() -> int:
         print("| sample | AUC low | AUC high | FPD x1e3 | KPD x1e3 | mean sep. power |")
         print("|---|---|---|---|---|---|")
         for name, r in results["evaluation"].items():
-            print(f"| {name} | {r['auc_low']:.3f} | {r['auc_high']:.3f} | {r['fpd_x1e3']:.2f} | "
-                  f"{r['kpd_x1e3']:.3f} | {r['mean_separation_power']:.4f} |")  # fmt: skip
+            print(
+                f"| {name} | {r['auc_low']:.3f} | {r['auc_high']:.3f} | {r['fpd_x1e3']:.2f} | "
+                f"{r['kpd_x1e3']:.3f} | {r['mean_separation_power']:.4f} |"
+            )
         if args.particle in PUBLISHED_LOW_AUC and args.geometry == "calogan":
             t, s = PUBLISHED_LOW_AUC[args.particle]
             print(f"published CaloFlow low-level AUC vs Geant4: teacher {t}, student {s}")
-        print(f"training: {results['training_total_minutes']:.1f} min "
-              f"{ {k: round(v) for k, v in results['training_seconds'].items()} } s")  # fmt: skip
+        print(
+            f"training: {results['training_total_minutes']:.1f} min "
+            f"{ {k: round(v) for k, v in results['training_seconds'].items()} } s"
+        )
     ms = results["ms_per_shower"]
     print("| batch | teacher ms/shower | student ms/shower | ratio |")
     print("|---|---|---|---|")
     for b in ("1", "100", "10000"):
-        print(f"| {b} | {ms['teacher'][b]:.3f} | {ms['student'][b]:.4f} | "
-              f"{ms['teacher'][b] / ms['student'][b]:.0f}x |")  # fmt: skip
+        print(
+            f"| {b} | {ms['teacher'][b]:.3f} | {ms['student'][b]:.4f} | "
+            f"{ms['teacher'][b] / ms['student'][b]:.0f}x |"
+        )
     return 0
 
 

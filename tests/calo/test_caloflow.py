@@ -98,8 +98,9 @@ def test_generation_respects_energies_and_seed(trained: tuple[Path, Path], model
 def test_resume_of_a_finished_run_is_a_no_op(trained: tuple[Path, Path]) -> None:
     data, run = trained
     before = (run / "teacher" / "best.safetensors").read_bytes()
-    results = train_caloflow(data, run, stage="teacher", resume=True, progress=False,
-                             log=lambda _: None)  # fmt: skip
+    results = train_caloflow(
+        data, run, stage="teacher", resume=True, progress=False, log=lambda _: None
+    )
     assert results[0].epochs == 1
     assert (run / "teacher" / "best.safetensors").read_bytes() == before
 
@@ -107,31 +108,86 @@ def test_resume_of_a_finished_run_is_a_no_op(trained: tuple[Path, Path]) -> None
 def test_cli_generate_and_errors(trained: tuple[Path, Path], tmp_path: Path) -> None:
     data, run = trained
     out = tmp_path / "gen.h5"
-    assert main(["calo", "generate", str(run), "--like", str(data), "-n", "50", "--out",
-                 str(out), "--quiet"]) == 0  # fmt: skip
+    assert (
+        main(
+            [
+                "calo",
+                "generate",
+                str(run),
+                "--like",
+                str(data),
+                "-n",
+                "50",
+                "--out",
+                str(out),
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     e, s, geo = read_showers(out)
     e_ref, _, _ = read_showers(data, max_showers=50)
     assert geo.name == "calogan" and s.shape == (50, 504)
     assert np.allclose(e, e_ref)
-    assert main(["calo", "generate", str(run), "-n", "20", "--energy", "fixed:10",
-                 "--model", "teacher", "--out", str(out), "--quiet"]) == 0  # fmt: skip
+    assert (
+        main(
+            [
+                "calo",
+                "generate",
+                str(run),
+                "-n",
+                "20",
+                "--energy",
+                "fixed:10",
+                "--model",
+                "teacher",
+                "--out",
+                str(out),
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     assert np.allclose(read_showers(out)[0], 1e4)
     # errors: one line, status 2, nothing written
     bad = tmp_path / "bad.h5"
     assert main(["calo", "generate", str(tmp_path), "-n", "5", "--out", str(bad)]) == 2
     assert main(["calo", "generate", str(run), "--out", str(bad)]) == 2
-    assert main(["calo", "generate", str(run), "--like", str(data), "-n", "100000",
-                 "--out", str(bad)]) == 2  # fmt: skip
-    assert main(["calo", "train", "--data", str(tmp_path / "missing.h5"), "--out",
-                 str(tmp_path / "r")]) == 2  # fmt: skip
+    assert (
+        main(["calo", "generate", str(run), "--like", str(data), "-n", "100000", "--out", str(bad)])
+        == 2
+    )
+    assert (
+        main(
+            ["calo", "train", "--data", str(tmp_path / "missing.h5"), "--out", str(tmp_path / "r")]
+        )
+        == 2
+    )
     assert not bad.exists()
 
 
 def test_student_without_teacher_is_refused(trained: tuple[Path, Path], tmp_path: Path) -> None:
     data, _ = trained
     with pytest.raises(InputError, match="needs a trained teacher"):
-        train_caloflow(data, tmp_path / "r", stage="student", config=TINY, progress=False,
-                       log=lambda _: None)  # fmt: skip
+        train_caloflow(
+            data, tmp_path / "r", stage="student", config=TINY, progress=False, log=lambda _: None
+        )
     with pytest.raises(InputError, match="geometry"):
-        train_caloflow(data, tmp_path / "r", geometry="ds1-photons", progress=False,
-                       log=lambda _: None)  # fmt: skip
+        train_caloflow(
+            data, tmp_path / "r", geometry="ds1-photons", progress=False, log=lambda _: None
+        )
+
+
+def test_other_geometry_with_empty_layers(tmp_path: Path) -> None:
+    """Dataset-1 pions: 7 layers of which some have no voxels in the XML; the chain still runs."""
+    geo = get_geometry("ds1-pions")
+    energies = 2.0 ** np.random.default_rng(1).integers(10, 16, 200).astype(float)
+    batch = next(simulate(geo, "pi+", energies, seed=2, batch_size=200))
+    data = write_showers(tmp_path / "pions.h5", batch.incident, batch.showers, geo)
+    tiny = {k: dict(v, epochs=1) for k, v in TINY.items()}
+    train_caloflow(data, tmp_path / "run", config=tiny, progress=False, log=lambda _: None)
+    gen = CaloFlowGenerator.load(tmp_path / "run", "student")
+    showers = gen.generate(np.full(10, 2.0**14), seed=0)
+    assert showers.shape == (10, geo.n_voxels)
+    assert gen.flow1.features == len(geo.relevant_layers)
+    assert ((showers == 0) | (showers >= gen.preprocessing.noise_cut_mev)).all()

@@ -16,8 +16,15 @@ from hepflows.flows import IAF, MAF
 
 def pair(features: int, seed_t: int = 0, seed_s: int = 1, **kw):
     teacher = MAF(features, 2, blocks=3, hidden=(16,), bound=4.0, seed=seed_t, **kw).double()
-    student = IAF(features, 2, blocks=3, hidden=(16,), bound=4.0, seed=seed_s,
-                  permutation=teacher.config["permutation"]).double()  # fmt: skip
+    student = IAF(
+        features,
+        2,
+        blocks=3,
+        hidden=(16,),
+        bound=4.0,
+        seed=seed_s,
+        permutation=teacher.config["permutation"],
+    ).double()
     with torch.no_grad():
         for p in teacher.parameters():
             p.mul_(1.5)
@@ -51,8 +58,9 @@ def test_kl_monitor_matches_numerical_integration() -> None:
         p_s = log_s.exp()
         assert float(p_s.sum() * dx) == pytest.approx(1.0, abs=1e-6)
         exact = float((p_s * (log_s - log_t)).sum() * dx)
-        terms = student_teacher_kl(student, teacher, c.expand(200_000, 2), 200_000,
-                                   torch.Generator().manual_seed(3))  # fmt: skip
+        terms = student_teacher_kl(
+            student, teacher, c.expand(200_000, 2), 200_000, torch.Generator().manual_seed(3)
+        )
     error = float(terms.std()) / math.sqrt(len(terms))
     assert exact > 0.01
     assert abs(float(terms.mean()) - exact) < 4 * error
@@ -63,8 +71,15 @@ def test_kl_monitor_matches_numerical_integration() -> None:
 def test_distillation_lowers_the_kl(guided: bool, features: int, factor: float) -> None:
     torch.manual_seed(0)
     teacher = MAF(features, 2, blocks=2, hidden=(16,), bound=4.0, seed=0).double()
-    student = IAF(features, 2, blocks=2, hidden=(16,), bound=4.0, seed=1,
-                  permutation=teacher.config["permutation"]).double()  # fmt: skip
+    student = IAF(
+        features,
+        2,
+        blocks=2,
+        hidden=(16,),
+        bound=4.0,
+        seed=1,
+        permutation=teacher.config["permutation"],
+    ).double()
     objective = Distillation(teacher, guided=guided)
     monitor = StudentTeacherKL(teacher)
     c_val = torch.randn(2000, 2, dtype=torch.float64)

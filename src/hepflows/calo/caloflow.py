@@ -119,30 +119,47 @@ def layer_permutations(geometry: Geometry, blocks: int, seed: int) -> list[list[
 def build_flow1(n_layers: int, cfg: dict[str, Any], seed: int) -> MAF:
     """Flow I: a spline MAF over the L u-space logits given the energy context."""
     return MAF(
-        n_layers, 1, blocks=cfg["blocks"], hidden=cfg["hidden"], bins=cfg["bins"],
-        bound=cfg["bound"], permutation="random" if n_layers > 1 else "none", seed=seed,
-    )  # fmt: skip
+        n_layers,
+        1,
+        blocks=cfg["blocks"],
+        hidden=cfg["hidden"],
+        bins=cfg["bins"],
+        bound=cfg["bound"],
+        permutation="random" if n_layers > 1 else "none",
+        seed=seed,
+    )
 
 
 def build_teacher(geometry: Geometry, cfg: dict[str, Any], seed: int) -> MAF:
     """Flow II teacher: a spline MAF over the voxel logits with layer-respecting permutations."""
     blocks = cfg["blocks"]
     return MAF(
-        geometry.n_voxels, 1 + len(geometry.relevant_layers), blocks=blocks,
-        hidden=cfg["hidden"], bins=cfg["bins"], bound=cfg["bound"],
-        permutation=layer_permutations(geometry, blocks, seed), seed=seed,
+        geometry.n_voxels,
+        1 + len(geometry.relevant_layers),
+        blocks=blocks,
+        hidden=cfg["hidden"],
+        bins=cfg["bins"],
+        bound=cfg["bound"],
+        permutation=layer_permutations(geometry, blocks, seed),
+        seed=seed,
         dropout=cfg.get("dropout", 0.0),
-    )  # fmt: skip
+    )
 
 
 def build_student(teacher: MAF, cfg: dict[str, Any], seed: int) -> IAF:
     """Flow II student: an IAF with the teacher's blocks, transform and permutations."""
     t = teacher.config
     return IAF(
-        t["features"], t["context"], blocks=t["blocks"], hidden=cfg["hidden"],
-        transform=t["transform"], bins=t["bins"], bound=t["bound"],
-        permutation=t["permutation"], seed=seed + 1,
-    )  # fmt: skip
+        t["features"],
+        t["context"],
+        blocks=t["blocks"],
+        hidden=cfg["hidden"],
+        transform=t["transform"],
+        bins=t["bins"],
+        bound=t["bound"],
+        permutation=t["permutation"],
+        seed=seed + 1,
+    )
 
 
 # -- run folder ----------------------------------------------------------------------------------
@@ -189,11 +206,17 @@ class RunInfo:
 def _train_config(cfg: dict[str, Any], seed: int, device: str, progress: bool) -> TrainConfig:
     try:
         return TrainConfig(
-            epochs=int(cfg["epochs"]), batch_size=int(cfg["batch_size"]), lr=float(cfg["lr"]),
-            schedule=str(cfg.get("schedule", "cosine")), val_fraction=0.1, patience=None,
-            clip_grad=float(cfg.get("clip_grad", 5.0)), seed=seed, device=device,
+            epochs=int(cfg["epochs"]),
+            batch_size=int(cfg["batch_size"]),
+            lr=float(cfg["lr"]),
+            schedule=str(cfg.get("schedule", "cosine")),
+            val_fraction=0.1,
+            patience=None,
+            clip_grad=float(cfg.get("clip_grad", 5.0)),
+            seed=seed,
+            device=device,
             progress=progress,
-        )  # fmt: skip
+        )
     except (KeyError, TypeError, ValueError) as exc:
         raise InputError(f"invalid training settings {cfg} ({exc})") from None
 
@@ -206,8 +229,12 @@ def plot_run(folder: Path) -> Path | None:
     labels = {
         "flow1": ("flow I (layer energies)", "training NLL", "validation NLL", "NLL [nats]"),
         "teacher": ("flow II teacher (MAF)", "training NLL", "validation NLL", "NLL [nats]"),
-        "student": ("flow II student (IAF)", "distillation loss", "KL(student || teacher)",
-                    "loss / KL [nats]"),  # fmt: skip
+        "student": (
+            "flow II student (IAF)",
+            "distillation loss",
+            "KL(student || teacher)",
+            "loss / KL [nats]",
+        ),
     }
     for stage in STAGES:
         state_file = folder / stage / STATE_FILE
@@ -271,8 +298,9 @@ def train_caloflow(
     else:
         cfg = load_config(geo.name, preset, config)
         pre_cfg = cfg.get("preprocessing", {})
-        pre = fit_preprocessing(geo, e_inc, showers, pre_cfg.get("u_scale"),
-                                pre_cfg.get("noise_cut_mev"))  # fmt: skip
+        pre = fit_preprocessing(
+            geo, e_inc, showers, pre_cfg.get("u_scale"), pre_cfg.get("noise_cut_mev")
+        )
         info = RunInfo(geo.name, pre, cfg, seed, str(data))
         out.mkdir(parents=True, exist_ok=True)
         info.save(out)
@@ -285,11 +313,18 @@ def train_caloflow(
         log(f"== {name}: {_describe(name, info, cfg)}")
         trainer = _stage_trainer(name, info, geo, cfg, out, device, progress)
         x, c = _stage_data(name, info, geo, e_inc, showers)
-        result = trainer.fit(x, c, resume=resume and (out / name / "checkpoint.safetensors").is_file())
+        result = trainer.fit(
+            x, c, resume=resume and (out / name / "checkpoint.safetensors").is_file()
+        )
         plot_run(out)
         results.append(
-            StageResult(name, result.best_epoch, result.best_val_loss, len(result.history),
-                        time.perf_counter() - t0)  # fmt: skip
+            StageResult(
+                name,
+                result.best_epoch,
+                result.best_val_loss,
+                len(result.history),
+                time.perf_counter() - t0,
+            )
         )
         val_name = "KL(student||teacher)" if name == "student" else "validation NLL"
         log(
@@ -311,15 +346,19 @@ def _stages(stage: str) -> tuple[str, ...]:
 
 def _describe(name: str, info: RunInfo, cfg: dict[str, Any]) -> str:
     return (
-        f"hidden {cfg['hidden']}, {cfg['epochs']} epochs, batch {cfg['batch_size']}, "
-        f"lr {cfg['lr']}"
+        f"hidden {cfg['hidden']}, {cfg['epochs']} epochs, batch {cfg['batch_size']}, lr {cfg['lr']}"
     )
 
 
 def _stage_trainer(
-    name: str, info: RunInfo, geo: Geometry, cfg: dict[str, Any], out: Path, device: str,
+    name: str,
+    info: RunInfo,
+    geo: Geometry,
+    cfg: dict[str, Any],
+    out: Path,
+    device: str,
     progress: bool,
-) -> Trainer:  # fmt: skip
+) -> Trainer:
     train_cfg = _train_config(cfg, info.seed, device, progress)
     folder = out / name
     folder.mkdir(parents=True, exist_ok=True)
@@ -337,10 +376,17 @@ def _stage_trainer(
         raise InputError(f"{teacher_dir} does not hold a MAF teacher")
     student = build_student(teacher, cfg, info.seed)
     check_compatible(teacher, student)
-    objective = Distillation(teacher, beta=float(cfg.get("beta", 0.5)),
-                             guided=bool(cfg.get("guided", True)))  # fmt: skip
-    return Trainer(student, train_cfg, folder, callbacks, objective=objective,
-                   val_objective=StudentTeacherKL(teacher))  # fmt: skip
+    objective = Distillation(
+        teacher, beta=float(cfg.get("beta", 0.5)), guided=bool(cfg.get("guided", True))
+    )
+    return Trainer(
+        student,
+        train_cfg,
+        folder,
+        callbacks,
+        objective=objective,
+        val_objective=StudentTeacherKL(teacher),
+    )
 
 
 def _stage_data(
@@ -371,7 +417,9 @@ class CaloFlowGenerator:
         self.preprocessing = info.preprocessing
 
     @classmethod
-    def load(cls, run_dir: str | Path, model: str = "student", device: str = "cpu") -> CaloFlowGenerator:
+    def load(
+        cls, run_dir: str | Path, model: str = "student", device: str = "cpu"
+    ) -> CaloFlowGenerator:
         """Load flow I and flow II (``teacher`` or ``student``) from a run folder."""
         folder = Path(run_dir)
         if model not in ("teacher", "student"):
@@ -379,9 +427,7 @@ class CaloFlowGenerator:
         info = RunInfo.load(folder)
         for stage in ("flow1", model):
             if not (folder / stage / "best.safetensors").is_file():
-                raise InputError(
-                    f"{folder}: no trained {stage} (train it with --stage {stage})"
-                )
+                raise InputError(f"{folder}: no trained {stage} (train it with --stage {stage})")
         flow1 = load_flow(folder / "flow1", device=device)
         flow2 = load_flow(folder / model, device=device)
         return cls(info, flow1, flow2, model)
@@ -394,8 +440,9 @@ class CaloFlowGenerator:
         u_logit = self.flow1.to_data(z1.to(anchor.device), c1)[0].cpu().double().numpy()
         layers = u_to_layer_energies(pre, e, inverse_logit(u_logit))
         anchor2 = self.flow2._anchor
-        c2 = torch.as_tensor(flow2_context(pre, e, layers), dtype=anchor2.dtype,
-                             device=anchor2.device)  # fmt: skip
+        c2 = torch.as_tensor(
+            flow2_context(pre, e, layers), dtype=anchor2.dtype, device=anchor2.device
+        )
         z2 = torch.randn(len(e), self.flow2.features, generator=generator, dtype=anchor2.dtype)
         x = self.flow2.to_data(z2.to(anchor2.device), c2)[0].cpu().numpy()
         if not np.isfinite(x).all():
@@ -406,9 +453,12 @@ class CaloFlowGenerator:
         return flow2_to_voxels(pre, geo, x, layers)
 
     def batches(
-        self, incident_mev: np.ndarray, batch_size: int = 10_000, seed: int = 0,
+        self,
+        incident_mev: np.ndarray,
+        batch_size: int = 10_000,
+        seed: int = 0,
         progress: bool = False,
-    ) -> Iterator[tuple[np.ndarray, np.ndarray]]:  # fmt: skip
+    ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         """Yield ``(incident energies, showers)`` in MeV, ``batch_size`` showers at a time."""
         e = np.asarray(incident_mev, dtype=np.float64).reshape(-1)
         if batch_size < 1:
@@ -416,17 +466,24 @@ class CaloFlowGenerator:
         if len(e) and (not np.isfinite(e).all() or (e <= 0).any()):
             raise InputError("incident energies must be finite and positive")
         generator = torch.Generator().manual_seed(seed)
-        with torch.no_grad(), tqdm(total=len(e), disable=not progress, unit="shower",
-                                   desc=f"generating ({self.model})") as bar:  # fmt: skip
+        with (
+            torch.no_grad(),
+            tqdm(
+                total=len(e), disable=not progress, unit="shower", desc=f"generating ({self.model})"
+            ) as bar,
+        ):
             for start in range(0, len(e), batch_size):
                 part = e[start : start + batch_size]
                 yield part, self._batch(part, generator)
                 bar.update(len(part))
 
     def generate(
-        self, incident_mev: np.ndarray, batch_size: int = 10_000, seed: int = 0,
+        self,
+        incident_mev: np.ndarray,
+        batch_size: int = 10_000,
+        seed: int = 0,
         progress: bool = False,
-    ) -> np.ndarray:  # fmt: skip
+    ) -> np.ndarray:
         """Showers ``(N, n_voxels)`` in MeV for the given incident energies."""
         parts = [s for _, s in self.batches(incident_mev, batch_size, seed, progress)]
         if not parts:
@@ -435,9 +492,12 @@ class CaloFlowGenerator:
 
 
 def time_per_shower(
-    generator: CaloFlowGenerator, batch_size: int, energy_mev: float, repeats: int = 1,
+    generator: CaloFlowGenerator,
+    batch_size: int,
+    energy_mev: float,
+    repeats: int = 1,
     min_showers: int | None = None,
-) -> float:  # fmt: skip
+) -> float:
     """Wall-clock seconds per shower at ``batch_size`` (after one warm-up batch), the best of
     ``repeats`` runs over ``min_showers`` showers (default: one batch)."""
     n = max(batch_size, min_showers or batch_size)

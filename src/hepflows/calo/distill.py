@@ -37,13 +37,9 @@ def check_compatible(teacher: MAF, student: IAF) -> None:
     for t, s in zip(teacher.layers, student.layers, strict=True):
         if isinstance(t, Permutation) != isinstance(s, Permutation):
             raise ValueError("student and teacher layers do not line up")
-        if isinstance(t, Permutation) and not torch.equal(
-            t.permutation.cpu(), s.permutation.cpu()
-        ):
+        if isinstance(t, Permutation) and not torch.equal(t.permutation.cpu(), s.permutation.cpu()):
             raise ValueError("student and teacher use different permutations")
-        if not isinstance(t, Permutation) and (
-            t.transform.num_params != s.transform.num_params
-        ):
+        if not isinstance(t, Permutation) and (t.transform.num_params != s.transform.num_params):
             raise ValueError("student and teacher use different transforms")
 
 
@@ -133,8 +129,9 @@ def student_teacher_kl(
     log p_S(x') = log N(z) - log|det dx'/dz| and log p_T(x') = log N(T(x')) + log|det dT/dx'|.
     """
     anchor = student._anchor
-    z = torch.randn(n, student.features, generator=generator, device=anchor.device,
-                    dtype=anchor.dtype)  # fmt: skip
+    z = torch.randn(
+        n, student.features, generator=generator, device=anchor.device, dtype=anchor.dtype
+    )
     x, logdet_s = student.to_data(z, context)
     z_hat, logdet_t = teacher.to_latent(x, context)
     return (_log_normal(z) - logdet_s) - (_log_normal(z_hat) + logdet_t)

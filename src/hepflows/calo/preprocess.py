@@ -80,8 +80,10 @@ class Preprocessing:
         try:
             return cls(
                 geometry=str(data["geometry"]),
-                energy_range_mev=(float(data["energy_range_mev"][0]),
-                                  float(data["energy_range_mev"][1])),  # fmt: skip
+                energy_range_mev=(
+                    float(data["energy_range_mev"][0]),
+                    float(data["energy_range_mev"][1]),
+                ),
                 u_scale=float(data["u_scale"]),
                 noise=float(data["noise"]),
                 noise_cut_mev=float(data["noise_cut_mev"]),
@@ -146,7 +148,7 @@ def layer_energies_to_u(
 
 
 def u_to_layer_energies(pre: Preprocessing, incident_mev: np.ndarray, u: np.ndarray) -> np.ndarray:
-    """The inverse of :func:`layer_energies_to_u`: u ``(N, L)`` -> layer energies ``(N, L)``, MeV."""
+    """Inverse of :func:`layer_energies_to_u`: u ``(N, L)`` -> layer energies ``(N, L)``, MeV."""
     u = np.clip(np.asarray(u, dtype=np.float64), 0.0, 1.0)
     remaining = u[:, 0] * pre.u_scale * np.asarray(incident_mev, dtype=np.float64)
     layers = np.empty_like(u)
@@ -181,9 +183,7 @@ def _layer_sums(geometry: Geometry, values: np.ndarray) -> np.ndarray:
     return np.repeat(sums, [layer.n_voxels for layer in layers], axis=1)
 
 
-def add_noise(
-    pre: Preprocessing, showers_mev: np.ndarray, rng: np.random.Generator
-) -> np.ndarray:
+def add_noise(pre: Preprocessing, showers_mev: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """Showers plus uniform noise in [0, noise x 100 GeV) per voxel, MeV, float64.
 
     Both flows train on the noisy showers: the noise spreads flow II's zero voxels, and it keeps

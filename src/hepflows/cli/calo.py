@@ -24,8 +24,9 @@ def register(sub: argparse._SubParsersAction) -> None:
             "the command line are in GeV."
         ),
     )
-    sim.add_argument("--geometry", required=True,
-                     choices=["calogan", "ds1-photons", "ds1-pions", "ds2", "ds3"])  # fmt: skip
+    sim.add_argument(
+        "--geometry", required=True, choices=["calogan", "ds1-photons", "ds1-pions", "ds2", "ds3"]
+    )
     sim.add_argument("--particle", required=True, choices=["e+", "gamma", "pi+"])
     sim.add_argument("-n", type=int, required=True, help="number of showers")
     sim.add_argument(
@@ -67,15 +68,22 @@ def register(sub: argparse._SubParsersAction) -> None:
     train.add_argument("--data", required=True, help="training shower file (HDF5)")
     train.add_argument("--geometry", default=None, help="geometry (default: detect from file)")
     train.add_argument("--out", required=True, help="run folder")
-    train.add_argument("--stage", default="all",
-                       choices=["flow1", "flow2", "teacher", "student", "all"],
-                       help="what to train (default: %(default)s; flow2 = teacher)")  # fmt: skip
+    train.add_argument(
+        "--stage",
+        default="all",
+        choices=["flow1", "flow2", "teacher", "student", "all"],
+        help="what to train (default: %(default)s; flow2 = teacher)",
+    )
     train.add_argument("--epochs", type=int, default=None, help="override the configured epochs")
     train.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default: cpu)")
     train.add_argument("--resume", action="store_true", help="continue interrupted stages")
     train.add_argument("--seed", type=int, default=0)
-    train.add_argument("--preset", default="cpu", choices=["cpu", "gpu"],
-                       help="configuration sizes (default: %(default)s)")  # fmt: skip
+    train.add_argument(
+        "--preset",
+        default="cpu",
+        choices=["cpu", "gpu"],
+        help="configuration sizes (default: %(default)s)",
+    )
     train.add_argument("--config", default=None, help="JSON file overriding configuration keys")
     train.add_argument("--max-showers", type=int, default=None, help="use the first N showers")
     train.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -91,12 +99,19 @@ def register(sub: argparse._SubParsersAction) -> None:
         ),
     )
     gen.add_argument("run_dir", metavar="RUN", help="run folder from `hepflows calo train`")
-    gen.add_argument("-n", type=int, default=None,
-                     help="number of showers (default with --like: all of the reference's)")  # fmt: skip
+    gen.add_argument(
+        "-n",
+        type=int,
+        default=None,
+        help="number of showers (default with --like: all of the reference's)",
+    )
     source = gen.add_mutually_exclusive_group()
-    source.add_argument("--energy", default=None,
-                        help="fixed:E | uniform:A:B | log-uniform:A:B (GeV) | ladder "
-                        "(default: the geometry's range)")  # fmt: skip
+    source.add_argument(
+        "--energy",
+        default=None,
+        help="fixed:E | uniform:A:B | log-uniform:A:B (GeV) | ladder "
+        "(default: the geometry's range)",
+    )
     source.add_argument("--like", default=None, help="take incident energies from this file")
     gen.add_argument("--model", default="student", choices=["teacher", "student"])
     gen.add_argument("--batch-size", type=int, default=10_000)
@@ -130,8 +145,14 @@ def run_simulate(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     ratio_sum = 0.0
     with ShowerWriter(out, geometry, n_total=args.n) as writer:
-        for batch in simulate(geometry, args.particle, energies, seed=args.seed,
-                              batch_size=args.batch_size, progress=not args.quiet):  # fmt: skip
+        for batch in simulate(
+            geometry,
+            args.particle,
+            energies,
+            seed=args.seed,
+            batch_size=args.batch_size,
+            progress=not args.quiet,
+        ):
             overflow = batch.leak_lateral if geometry.file_format == "calogan" else None
             writer.write(batch.incident, batch.showers, overflow)
             ratio_sum += float((batch.showers.sum(1) / batch.incident).sum())
@@ -201,13 +222,22 @@ def run_plot(args: argparse.Namespace) -> int:
     out.mkdir(parents=True, exist_ok=True)
     name = Path(args.file).stem
     paths = [
-        plot_average_images(geometry, showers.mean(0), out / f"{name}-average.png",
-                            f"average shower: {name} ({geometry.name})"),
-        plot_longitudinal_profile(geometry, geometry.layer_energies(showers),
-                                  out / f"{name}-longitudinal.png", f"profile: {name}"),
-        plot_energy_ratio(showers.sum(1) / energies, out / f"{name}-energy-ratio.png",
-                          f"E_dep / E_inc: {name}"),
-    ]  # fmt: skip
+        plot_average_images(
+            geometry,
+            showers.mean(0),
+            out / f"{name}-average.png",
+            f"average shower: {name} ({geometry.name})",
+        ),
+        plot_longitudinal_profile(
+            geometry,
+            geometry.layer_energies(showers),
+            out / f"{name}-longitudinal.png",
+            f"profile: {name}",
+        ),
+        plot_energy_ratio(
+            showers.sum(1) / energies, out / f"{name}-energy-ratio.png", f"E_dep / E_inc: {name}"
+        ),
+    ]
     print("wrote " + ", ".join(str(p) for p in paths))
     return 0
 
@@ -218,13 +248,24 @@ def run_train(args: argparse.Namespace) -> int:
     if args.epochs is not None and args.epochs < 1:
         raise InputError(f"--epochs must be >= 1, got {args.epochs}")
     results = train_caloflow(
-        args.data, args.out, args.geometry, stage=args.stage, epochs=args.epochs,
-        device=args.device, resume=args.resume, seed=args.seed, preset=args.preset,
-        config=args.config, max_showers=args.max_showers, progress=not args.quiet,
-    )  # fmt: skip
+        args.data,
+        args.out,
+        args.geometry,
+        stage=args.stage,
+        epochs=args.epochs,
+        device=args.device,
+        resume=args.resume,
+        seed=args.seed,
+        preset=args.preset,
+        config=args.config,
+        max_showers=args.max_showers,
+        progress=not args.quiet,
+    )
     total = sum(r.seconds for r in results)
-    print(f"trained {', '.join(r.stage for r in results)} in {total:.0f} s; "
-          f"curves: {Path(args.out) / 'training.png'}")  # fmt: skip
+    print(
+        f"trained {', '.join(r.stage for r in results)} in {total:.0f} s; "
+        f"curves: {Path(args.out) / 'training.png'}"
+    )
     return 0
 
 

@@ -18,13 +18,24 @@ def register(sub: argparse._SubParsersAction) -> None:
             "spline coupling flow on a 2-D ring and compare its NLL with the exact one."
         ),
     )
-    p.add_argument("job", nargs="?", default="calo", choices=["calo", "ring"],
-                   help="which demo (default: %(default)s)")  # fmt: skip
-    p.add_argument("--out", default="demo", help="output folder (default: %(default)s)")
-    p.add_argument("--epochs", type=int, default=None,
-                   help="epochs (ring default 40; calo: every stage, default 20/6/2)")  # fmt: skip
     p.add_argument(
-        "--samples", type=int, default=None,
+        "job",
+        nargs="?",
+        default="calo",
+        choices=["calo", "ring"],
+        help="which demo (default: %(default)s)",
+    )
+    p.add_argument("--out", default="demo", help="output folder (default: %(default)s)")
+    p.add_argument(
+        "--epochs",
+        type=int,
+        default=None,
+        help="epochs (ring default 40; calo: every stage, default 20/6/2)",
+    )
+    p.add_argument(
+        "--samples",
+        type=int,
+        default=None,
         help="training samples (default: ring 30000, calo 30000 showers)",
     )
     p.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
@@ -42,17 +53,27 @@ def run(args: argparse.Namespace) -> int:
         from hepflows.demos.calo import StepFailed, run_calo_demo
 
         try:
-            run_calo_demo(args.out, n_train=args.samples or 30_000, seed=args.seed,
-                          device=args.device, quiet=args.quiet, epochs=args.epochs)  # fmt: skip
+            run_calo_demo(
+                args.out,
+                n_train=args.samples or 30_000,
+                seed=args.seed,
+                device=args.device,
+                quiet=args.quiet,
+                epochs=args.epochs,
+            )
         except StepFailed as failed:  # the step printed its own one-line error
             return failed.status
         return 0
     from hepflows.demos.ring import run_ring_demo
 
     r = run_ring_demo(
-        args.out, n_train=args.samples or 30_000, epochs=args.epochs or 40, seed=args.seed,
-        device=args.device, progress=not args.quiet,
-    )  # fmt: skip
+        args.out,
+        n_train=args.samples or 30_000,
+        epochs=args.epochs or 40,
+        seed=args.seed,
+        device=args.device,
+        progress=not args.quiet,
+    )
     print("conditional ring (radius = context), 20,000 fresh test points:")
     print(f"  flow NLL  {r.flow_nll:8.4f} nats")
     print(f"  true NLL  {r.true_nll:8.4f} nats")

@@ -41,9 +41,14 @@ def _run(argv: list[str]) -> None:
 
 
 def run_calo_demo(
-    out: str | Path, n_train: int = 30_000, n_reference: int = 10_000, seed: int = 0,
-    device: str = "cpu", quiet: bool = False, epochs: int | None = None,
-) -> dict:  # fmt: skip
+    out: str | Path,
+    n_train: int = 30_000,
+    n_reference: int = 10_000,
+    seed: int = 0,
+    device: str = "cpu",
+    quiet: bool = False,
+    epochs: int | None = None,
+) -> dict:
     """Run the chain into ``out``; returns the evaluation's headline numbers."""
     folder = Path(out)
     folder.mkdir(parents=True, exist_ok=True)
@@ -58,16 +63,81 @@ def run_calo_demo(
     write_json(config, settings)
     t0 = time.perf_counter()
     common = ["--geometry", "calogan", "--particle", "e+"]
-    _run(["calo", "simulate", *common, "-n", str(n_train), "--seed", str(seed + 1),
-          "--out", str(train), *quiet_flag])  # fmt: skip
-    _run(["calo", "simulate", *common, "-n", str(n_reference), "--seed", str(seed + 2),
-          "--out", str(reference), *quiet_flag])  # fmt: skip
-    _run(["calo", "train", "--data", str(train), "--out", str(run), "--config", str(config),
-          "--seed", str(seed), "--device", device, *quiet_flag])  # fmt: skip
-    _run(["calo", "generate", str(run), "--like", str(reference), "--model", "student",
-          "--seed", str(seed), "--device", device, "--out", str(generated), *quiet_flag])  # fmt: skip
-    _run(["evaluate", "calo", str(reference), str(generated), "--out", str(folder),
-          "--device", device])  # fmt: skip
+    _run(
+        [
+            "calo",
+            "simulate",
+            *common,
+            "-n",
+            str(n_train),
+            "--seed",
+            str(seed + 1),
+            "--out",
+            str(train),
+            *quiet_flag,
+        ]
+    )
+    _run(
+        [
+            "calo",
+            "simulate",
+            *common,
+            "-n",
+            str(n_reference),
+            "--seed",
+            str(seed + 2),
+            "--out",
+            str(reference),
+            *quiet_flag,
+        ]
+    )
+    _run(
+        [
+            "calo",
+            "train",
+            "--data",
+            str(train),
+            "--out",
+            str(run),
+            "--config",
+            str(config),
+            "--seed",
+            str(seed),
+            "--device",
+            device,
+            *quiet_flag,
+        ]
+    )
+    _run(
+        [
+            "calo",
+            "generate",
+            str(run),
+            "--like",
+            str(reference),
+            "--model",
+            "student",
+            "--seed",
+            str(seed),
+            "--device",
+            device,
+            "--out",
+            str(generated),
+            *quiet_flag,
+        ]
+    )
+    _run(
+        [
+            "evaluate",
+            "calo",
+            str(reference),
+            str(generated),
+            "--out",
+            str(folder),
+            "--device",
+            device,
+        ]
+    )
     metrics = json.loads((folder / "metrics.json").read_text())
     minutes = (time.perf_counter() - t0) / 60
     print(f"\nCaloFlow demo done in {minutes:.1f} min.")

@@ -69,8 +69,6 @@ def plot_training_stages(
     """One panel per training stage: ``(title, history, train label, val label, y label)``."""
     hep_style()
     fig, axes = plt.subplots(1, len(stages), figsize=(7 * len(stages), 6), squeeze=False)
-    for ax, (title, history, train_label, val_label, ylabel) in zip(
-        axes[0], stages, strict=True
-    ):
+    for ax, (title, history, train_label, val_label, ylabel) in zip(axes[0], stages, strict=True):
         _draw_history(ax, history, title, train_label, val_label, ylabel)
     return save_figure(fig, path)
