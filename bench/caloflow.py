@@ -35,7 +35,7 @@ from hepflows.calo.caloflow import CaloFlowGenerator, time_per_shower, train_cal
 from hepflows.calo.evaluate import evaluate_calo
 from hepflows.calo.formats import ShowerWriter, read_showers
 from hepflows.calo.geometry import get_geometry
-from hepflows.calo.simulate import EnergySpectrum, simulate
+from hepflows.calo.simulate import EnergySpectrum, default_spectrum, simulate
 
 SEEDS = {"train": 101, "ref": 202, "ref2": 303}
 PUBLISHED_LOW_AUC = {  # CaloFlow teacher / student vs Geant4, unnormalised (results-anchors.md)
@@ -45,20 +45,12 @@ PUBLISHED_LOW_AUC = {  # CaloFlow teacher / student vs Geant4, unnormalised (res
 }
 
 
-def spectrum_for(geometry: str) -> str:
-    if geometry == "calogan":
-        return "uniform:1:100"
-    if geometry.startswith("ds1"):
-        return "ladder"
-    return "log-uniform:1:1000"
-
-
 def make_sample(path: Path, geometry: str, particle: str, n: int, seed: int) -> None:
     if path.is_file():
         return
     geo = get_geometry(geometry)
     rng = np.random.default_rng(np.random.SeedSequence([seed, 1]))
-    energies = EnergySpectrum.parse(spectrum_for(geometry)).sample_mev(n, rng)
+    energies = EnergySpectrum.parse(default_spectrum(geometry)).sample_mev(n, rng)
     t0 = time.perf_counter()
     with ShowerWriter(path, geo, n_total=n) as writer:
         for batch in simulate(geo, particle, energies, seed=seed, batch_size=2000):

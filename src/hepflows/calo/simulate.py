@@ -90,6 +90,17 @@ class EnergySpectrum:
         return 2.0 ** rng.integers(8, 23, n).astype(np.float64)
 
 
+def default_spectrum(geometry: str) -> str:
+    """The incident-energy spectrum of a geometry's public datasets, as an EnergySpectrum text:
+    CaloGAN uniform in 1-100 GeV, dataset 1 the 2^8..2^22 MeV ladder, datasets 2/3 log-uniform
+    in 1-1000 GeV."""
+    if geometry == "calogan":
+        return "uniform:1:100"
+    if geometry.startswith("ds1"):
+        return "ladder"
+    return "log-uniform:1:1000"
+
+
 # -- settings ------------------------------------------------------------------------------------
 @dataclasses.dataclass(frozen=True)
 class SimulationConfig:

@@ -123,11 +123,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _default_spectrum(geometry: str) -> str:
-    if geometry == "calogan":
-        return "uniform:1:100"
-    if geometry.startswith("ds1"):
-        return "ladder"
-    return "log-uniform:1:1000"
+    from hepflows.calo.simulate import default_spectrum
+
+    return default_spectrum(geometry)
 
 
 def run_simulate(args: argparse.Namespace) -> int:
