@@ -147,7 +147,12 @@ def build_teacher(geometry: Geometry, cfg: dict[str, Any], seed: int) -> MAF:
 
 
 def build_student(teacher: MAF, cfg: dict[str, Any], seed: int) -> IAF:
-    """Flow II student: an IAF with the teacher's blocks, transform and permutations."""
+    """Flow II student: an IAF with the teacher's blocks, transform and permutations.
+
+    It starts as the identity map (zero-initialised output layers): a randomly initialised IAF
+    sends some latent points far outside the data's logit range, where the teacher's loss
+    overflows and distillation diverged in its first epoch on CaloGAN e+.
+    """
     t = teacher.config
     return IAF(
         t["features"],
@@ -159,6 +164,7 @@ def build_student(teacher: MAF, cfg: dict[str, Any], seed: int) -> IAF:
         bound=t["bound"],
         permutation=t["permutation"],
         seed=seed + 1,
+        zero_init=True,
     )
 
 

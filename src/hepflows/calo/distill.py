@@ -87,11 +87,14 @@ class Distillation:
     StudentTeacherKL(teacher))``.
     """
 
-    def __init__(self, teacher: MAF, beta: float = 0.5, guided: bool = True) -> None:
+    def __init__(
+        self, teacher: MAF, beta: float = 0.5, guided: bool = True, input_limit: float = 50.0
+    ) -> None:
         if not 0.0 <= beta <= 1.0:
             raise ValueError(f"beta must be in [0, 1], got {beta}")
         self.teacher = teacher.eval().requires_grad_(False)
         self.beta, self.guided = float(beta), bool(guided)
+        self.input_limit = float(input_limit)
 
     def __call__(self, student: IAF, x: Tensor, context: Tensor | None) -> Tensor:
         with torch.no_grad():
@@ -100,6 +103,8 @@ class Distillation:
         loss = self.beta * _mse(x_hat, x)
         z0 = torch.randn_like(x)
         x_prime, s_states2, s_params2 = _student_trace(student, z0, context)
+        # Keep the teacher's input finite (the data live within |x| < 14 in logit space).
+        x_prime = x_prime.clamp(-self.input_limit, self.input_limit)
         z_hat, t_states2, t_params2 = _teacher_trace(self.teacher, x_prime, context)
         loss = loss + (1.0 - self.beta) * _mse(z_hat, z0)
         if self.guided:

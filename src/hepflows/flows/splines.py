@@ -131,7 +131,9 @@ def rational_quadratic_spline(
         a = height * (slope - d0) + dy * curvature
         b = height * d0 - dy * curvature
         c = -slope * dy
-        root = torch.sqrt((b * b - 4.0 * a * c).clamp_min(0.0))
+        # Clamp at the smallest normal number, not 0: sqrt's derivative at 0 is infinite, and
+        # autograd's 0 (from the clamp) times inf is NaN, which poisoned distillation training.
+        root = torch.sqrt((b * b - 4.0 * a * c).clamp_min(torch.finfo(b.dtype).tiny))
         # The root in [0, 1] without cancellation: 2c / (-b - root) when b >= 0, else
         # (root - b) / 2a. The denominators of the branch not taken are replaced by safe values so
         # that `where` never sees (and never back-propagates) an inf or NaN.
