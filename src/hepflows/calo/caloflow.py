@@ -310,15 +310,17 @@ def train_caloflow(
         info = RunInfo(geo.name, pre, cfg, seed, str(data))
         out.mkdir(parents=True, exist_ok=True)
         info.save(out)
+    inputs = _training_inputs(info, geo, e_inc, showers, stages)
+    del showers
     results = []
     for name in stages:
         cfg = dict(info.config[name])
         if epochs is not None:
             cfg["epochs"] = epochs
         t0 = time.perf_counter()
-        log(f"== {name}: {_describe(name, info, cfg)}")
+        log(f"== {name}: {_describe(cfg)}")
         trainer = _stage_trainer(name, info, geo, cfg, out, device, progress)
-        x, c = _stage_data(name, info, geo, e_inc, showers)
+        x, c = inputs["flow1" if name == "flow1" else "flow2"]
         result = trainer.fit(
             x, c, resume=resume and (out / name / "checkpoint.safetensors").is_file()
         )
@@ -350,7 +352,7 @@ def _stages(stage: str) -> tuple[str, ...]:
     raise InputError(f"unknown stage {stage!r}; expected flow1, flow2/teacher, student or all")
 
 
-def _describe(name: str, info: RunInfo, cfg: dict[str, Any]) -> str:
+def _describe(cfg: dict[str, Any]) -> str:
     return (
         f"hidden {cfg['hidden']}, {cfg['epochs']} epochs, batch {cfg['batch_size']}, lr {cfg['lr']}"
     )
@@ -395,18 +397,22 @@ def _stage_trainer(
     )
 
 
-def _stage_data(
-    name: str, info: RunInfo, geo: Geometry, e_inc: np.ndarray, showers: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
+def _training_inputs(
+    info: RunInfo, geo: Geometry, e_inc: np.ndarray, showers: np.ndarray, stages: tuple[str, ...]
+) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """(inputs, context) of flow I and/or flow II, from one draw of the noisy showers that every
+    stage shares (the teacher and the student see the same flow II inputs)."""
     pre = info.preprocessing
     rng = np.random.default_rng(np.random.SeedSequence([info.seed, 2]))
-    noisy = add_noise(pre, showers, rng)  # the same noisy showers for every stage
+    noisy = add_noise(pre, showers, rng)
     layer = geo.layer_energies(noisy)
-    if name == "flow1":
-        return flow1_inputs(pre, e_inc, layer)
-    x = voxels_to_flow2(pre, geo, noisy)
-    del noisy
-    return x, flow2_context(pre, e_inc, layer).astype(np.float32)
+    out = {}
+    if "flow1" in stages:
+        out["flow1"] = flow1_inputs(pre, e_inc, layer)
+    if "teacher" in stages or "student" in stages:
+        x = voxels_to_flow2(pre, geo, noisy)
+        out["flow2"] = (x, flow2_context(pre, e_inc, layer).astype(np.float32))
+    return out
 
 
 # -- generation ----------------------------------------------------------------------------------
@@ -438,19 +444,20 @@ class CaloFlowGenerator:
         flow2 = load_flow(folder / model, device=device)
         return cls(info, flow1, flow2, model)
 
+    @staticmethod
+    def _sample(flow: Flow, context: np.ndarray, generator: torch.Generator) -> np.ndarray:
+        """One draw per context row: latent noise from ``generator`` (on the CPU, so a seed
+        gives the same showers on any device), pushed through ``flow``."""
+        anchor = flow._anchor
+        c = torch.as_tensor(context, dtype=anchor.dtype, device=anchor.device)
+        z = torch.randn(len(context), flow.features, generator=generator, dtype=anchor.dtype)
+        return flow.to_data(z.to(anchor.device), c)[0].cpu().numpy()
+
     def _batch(self, e: np.ndarray, generator: torch.Generator) -> np.ndarray:
         pre, geo = self.preprocessing, self.geometry
-        anchor = self.flow1._anchor
-        c1 = torch.as_tensor(energy_context(pre, e), dtype=anchor.dtype, device=anchor.device)
-        z1 = torch.randn(len(e), self.flow1.features, generator=generator, dtype=anchor.dtype)
-        u_logit = self.flow1.to_data(z1.to(anchor.device), c1)[0].cpu().double().numpy()
+        u_logit = self._sample(self.flow1, energy_context(pre, e), generator)
         layers = u_to_layer_energies(pre, e, inverse_logit(u_logit))
-        anchor2 = self.flow2._anchor
-        c2 = torch.as_tensor(
-            flow2_context(pre, e, layers), dtype=anchor2.dtype, device=anchor2.device
-        )
-        z2 = torch.randn(len(e), self.flow2.features, generator=generator, dtype=anchor2.dtype)
-        x = self.flow2.to_data(z2.to(anchor2.device), c2)[0].cpu().numpy()
+        x = self._sample(self.flow2, flow2_context(pre, e, layers), generator)
         if not np.isfinite(x).all():
             raise InputError(
                 f"the {self.model} produced non-finite voxels for "
