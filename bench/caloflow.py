@@ -7,10 +7,12 @@ For one particle (and geometry), in one run:
 2. train flow I, the flow II teacher and the student with the geometry's CPU configuration
    (``hepflows calo train``; an interrupted run resumes);
 3. generate as many showers as the reference holds, with the reference's incident energies, from
-   the teacher and from the student;
+   the teacher, the student, and the student with bfloat16 matrix products (``student-bf16``);
 4. evaluate each against the reference (``fast`` classifier preset: low- and high-level AUC, FPD,
    KPD, mean separation power), next to reference-2 against the reference (the floor);
-5. time generation per shower at batch sizes 1, 100 and 10,000 for both models.
+5. time generation per shower at batch sizes 1, 100 and 10,000 for the three.
+
+A rerun on a finished work folder trains nothing and evaluates only what is missing.
 
     python bench/caloflow.py --particle e+                       # CaloGAN e+, 100k / 50k / 50k
     python bench/caloflow.py --particle gamma --geometry ds1-photons
@@ -59,8 +61,17 @@ def make_sample(path: Path, geometry: str, particle: str, n: int, seed: int) -> 
     print(f"simulated {n} {particle} -> {path} ({time.perf_counter() - t0:.0f} s)", flush=True)
 
 
-def generate_file(run: Path, model: str, reference: Path, out: Path) -> float:
-    gen = CaloFlowGenerator.load(run, model)
+#: label -> (model, precision of flow II's matrix products)
+MODELS = {
+    "teacher": ("teacher", "float32"),
+    "student": ("student", "float32"),
+    "student-bf16": ("student", "bfloat16"),
+}
+
+
+def generate_file(run: Path, label: str, reference: Path, out: Path) -> float:
+    model, precision = MODELS[label]
+    gen = CaloFlowGenerator.load(run, model, precision=precision)
     e_ref, _, geo = read_showers(reference)
     t0 = time.perf_counter()
     with ShowerWriter(out, geo, n_total=len(e_ref)) as writer:
@@ -71,8 +82,9 @@ def generate_file(run: Path, model: str, reference: Path, out: Path) -> float:
 
 def timing(run: Path, energy_mev: float) -> dict[str, dict[str, float]]:
     out: dict[str, dict[str, float]] = {}
-    for model in ("teacher", "student"):
-        gen = CaloFlowGenerator.load(run, model)
+    for label in MODELS:
+        model, precision = MODELS[label]
+        gen = CaloFlowGenerator.load(run, model, precision=precision)
         row = {}
         for batch in (1, 100, 10_000):
             # enough showers for a stable time, but no more than ~2 minutes for the teacher
@@ -80,8 +92,8 @@ def timing(run: Path, energy_mev: float) -> dict[str, dict[str, float]]:
             if model == "teacher" and batch == 100:
                 n = 300
             row[str(batch)] = 1e3 * time_per_shower(gen, batch, energy_mev, min_showers=n)
-            print(f"  {model} batch {batch}: {row[str(batch)]:.3f} ms/shower", flush=True)
-        out[model] = row
+            print(f"  {label} batch {batch}: {row[str(batch)]:.3f} ms/shower", flush=True)
+        out[label] = row
     return out
 
 
@@ -144,23 +156,26 @@ def main() -> int:
             seed=0,
             config=args.config,
         )
-        results["training_seconds"] = {s.stage: s.seconds for s in stages}
-        results["training_total_minutes"] = (time.perf_counter() - t0) / 60
+        if not results.get("training_seconds"):  # keep the first, real training's times
+            results["training_seconds"] = {s.stage: s.seconds for s in stages}
+            results["training_total_minutes"] = (time.perf_counter() - t0) / 60
         results["best"] = {s.stage: [s.best_epoch, s.best_val_loss] for s in stages}
-        evaluations = {}
-        for model in ("teacher", "student"):
-            out = work / f"gen-{model}.h5"
-            seconds = generate_file(run, model, files["ref"], out)
-            results[f"generate_{model}_seconds"] = seconds
+        evaluations = results.get("evaluation", {})
+        for label in MODELS:  # a rerun on a finished run evaluates only what is missing
+            out = work / f"gen-{label}.h5"
+            if label in evaluations and out.is_file():
+                continue
+            seconds = generate_file(run, label, files["ref"], out)
+            results[f"generate_{label}_seconds"] = seconds
             t0 = time.perf_counter()
-            evaluations[model] = headline(evaluate_calo(files["ref"], out, args.geometry))
+            evaluations[label] = headline(evaluate_calo(files["ref"], out, args.geometry))
             print(
-                f"evaluated {model} ({time.perf_counter() - t0:.0f} s): {evaluations[model]}",
+                f"evaluated {label} ({time.perf_counter() - t0:.0f} s): {evaluations[label]}",
                 flush=True,
             )
-        evaluations["reference-2 (floor)"] = headline(
-            evaluate_calo(files["ref"], files["ref2"], args.geometry)
-        )
+        floor = "reference-2 (floor)"
+        if floor not in evaluations:
+            evaluations[floor] = headline(evaluate_calo(files["ref"], files["ref2"], args.geometry))
         results["evaluation"] = evaluations
     results["ms_per_shower"] = timing(run, mid_energy)
     results["threads"] = args.threads
@@ -183,13 +198,11 @@ def main() -> int:
             f"{ {k: round(v) for k, v in results['training_seconds'].items()} } s"
         )
     ms = results["ms_per_shower"]
-    print("| batch | teacher ms/shower | student ms/shower | ratio |")
-    print("|---|---|---|---|")
+    print("| batch | teacher ms/shower | student ms/shower | ratio | student bf16 | ratio |")
+    print("|---|---|---|---|---|---|")
     for b in ("1", "100", "10000"):
-        print(
-            f"| {b} | {ms['teacher'][b]:.3f} | {ms['student'][b]:.4f} | "
-            f"{ms['teacher'][b] / ms['student'][b]:.0f}x |"
-        )
+        t, s32, s16 = ms["teacher"][b], ms["student"][b], ms["student-bf16"][b]
+        print(f"| {b} | {t:.3f} | {s32:.4f} | {t / s32:.0f}x | {s16:.4f} | {t / s16:.0f}x |")
     return 0
 
 

@@ -149,6 +149,14 @@ def test_cli_generate_and_errors(trained: tuple[Path, Path], tmp_path: Path) -> 
         == 0
     )
     assert np.allclose(read_showers(out)[0], 1e4)
+    # bfloat16 matrix products: close to the float32 showers of the same seed, not equal
+    args = ["calo", "generate", str(run), "-n", "20", "--energy", "fixed:10", "--quiet"]
+    fast = tmp_path / "bf16.h5"
+    assert main([*args, "--out", str(out)]) == 0
+    assert main([*args, "--precision", "bfloat16", "--out", str(fast)]) == 0
+    s32, s16 = read_showers(out)[1], read_showers(fast)[1]
+    assert not np.array_equal(s32, s16)
+    assert np.allclose(s16.sum(1), s32.sum(1), rtol=1e-3)  # flow I is unchanged
     # errors: one line, status 2, nothing written
     bad = tmp_path / "bad.h5"
     assert main(["calo", "generate", str(tmp_path), "-n", "5", "--out", str(bad)]) == 2
@@ -191,3 +199,17 @@ def test_other_geometry_with_empty_layers(tmp_path: Path) -> None:
     assert showers.shape == (10, geo.n_voxels)
     assert gen.flow1.features == len(geo.relevant_layers)
     assert ((showers == 0) | (showers >= gen.preprocessing.noise_cut_mev)).all()
+
+
+def test_teacher_bin_scale_defaults_to_one_over_sqrt_width() -> None:
+    from hepflows.calo.caloflow import build_student, build_teacher, load_config
+
+    geo = get_geometry("calogan")
+    cfg = load_config("calogan", "cpu", None)
+    teacher = build_teacher(geo, cfg["teacher"], 0)
+    width = cfg["teacher"]["hidden"][-1]
+    assert teacher.config["bin_scale"] == pytest.approx(width**-0.5)
+    student = build_student(teacher, cfg["student"], 0)
+    assert student.config["bin_scale"] == teacher.config["bin_scale"]  # same spline semantics
+    fixed = build_teacher(geo, {**cfg["teacher"], "bin_scale": 1.0}, 0)
+    assert fixed.config["bin_scale"] == 1.0

@@ -17,6 +17,7 @@ from hepflows.calo.preprocess import (
     u_to_layer_energies,
     voxels_to_flow2,
 )
+from hepflows.io import InputError
 
 GEO = get_geometry("calogan")
 
@@ -86,3 +87,15 @@ def test_voxel_round_trip_recovers_the_shower() -> None:
     assert np.allclose(back[big], s[big], rtol=1e-3, atol=pre.noise_cut_mev)
     # every layer sums to its energy (up to the cut of sub-keV voxels)
     assert np.allclose(GEO.layer_energies(back), GEO.layer_energies(s), rtol=1e-3, atol=1e-2)
+
+
+def test_noise_level_sets_the_noise_and_the_cut() -> None:
+    e_inc, s = showers(50)
+    pre = fit_preprocessing(GEO, e_inc, s, noise_mev=0.1)
+    assert pre.noise_cut_mev == pytest.approx(0.1)
+    noisy = add_noise(pre, s, np.random.default_rng(2))
+    assert 0.09 < (noisy - s).max() < 0.1 and (noisy >= s).all()
+    assert fit_preprocessing(GEO, e_inc, s, noise_mev=0.1, noise_cut_mev=0.5).noise_cut_mev == 0.5
+    for bad in (0.0, -1.0, float("nan")):
+        with pytest.raises(InputError, match="voxel noise"):
+            fit_preprocessing(GEO, e_inc, s, noise_mev=bad)

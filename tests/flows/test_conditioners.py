@@ -46,3 +46,24 @@ def test_made_parameters_of_feature_i_depend_only_on_earlier_features(hidden) ->
     assert torch.any(jac[:, ~upper] != 0)  # and the allowed connections exist
     jc = torch.autograd.functional.jacobian(lambda v: made(x, v), c)
     assert torch.all(jc.reshape(p, d, 2).abs().sum(-1) > 0)  # every feature sees the context
+
+
+def test_bfloat16_matmuls_only_without_gradients_and_close_to_float32() -> None:
+    from hepflows.flows import IAF
+    from hepflows.flows.conditioners import set_matmul_dtype
+
+    flow = IAF(12, 2, blocks=2, hidden=(32,), bins=5, bound=4.0, seed=1).eval()
+    z, c = torch.randn(64, 12), torch.randn(64, 2)
+    with torch.no_grad():
+        exact, exact_ld = flow.to_data(z, c)
+    set_matmul_dtype(flow, torch.bfloat16)
+    with torch.no_grad():
+        fast, fast_ld = flow.to_data(z, c)
+    assert fast.dtype == torch.float32 and not torch.equal(fast, exact)
+    error = (fast - exact).abs()
+    assert error.median() < 0.01 and error.max() < 0.2 and (fast_ld - exact_ld).abs().max() < 0.2
+    trained, _ = flow.to_data(z, c)  # with gradients the weights' own dtype is used
+    assert torch.equal(trained.detach(), exact)
+    set_matmul_dtype(flow, None)
+    with torch.no_grad():
+        assert torch.equal(flow.to_data(z, c)[0], exact)

@@ -98,13 +98,15 @@ def fit_preprocessing(
     showers_mev: np.ndarray,
     u_scale: float | None = None,
     noise_cut_mev: float | None = None,
+    noise_mev: float | None = None,
 ) -> Preprocessing:
     """Constants for a training set.
 
     ``u_scale`` (f) defaults to 1.05 x the largest deposited-to-incident ratio of the data (at
     least 1), so u_0 < 1 for every training shower; the spec's published values (2.42, 6.93) were
-    chosen the same way for the CaloChallenge files. ``noise_cut_mev`` defaults to the larger of the
-    noise's energy scale (1 keV) and the geometry's readout threshold.
+    chosen the same way for the CaloChallenge files. ``noise_mev`` is the upper edge of the voxel
+    noise (default the spec's 1 keV); ``noise_cut_mev`` defaults to the larger of the noise's edge
+    and the geometry's readout threshold.
     """
     e_inc = np.asarray(incident_mev, dtype=np.float64)
     deposited = showers_mev.sum(axis=1, dtype=np.float64)
@@ -116,9 +118,14 @@ def fit_preprocessing(
     low, high = geometry.energy_range_mev
     lo = min(low, float(e_inc.min())) if len(e_inc) else low
     hi = max(high, float(e_inc.max())) if len(e_inc) else high
+    if noise_mev is None:
+        noise_mev = NOISE * ENERGY_UNIT_MEV
+    if not (math.isfinite(noise_mev) and noise_mev > 0):
+        raise InputError(f"voxel noise must be a positive energy in MeV, got {noise_mev}")
     if noise_cut_mev is None:
-        noise_cut_mev = max(NOISE * ENERGY_UNIT_MEV, geometry.threshold_mev)
-    return Preprocessing(geometry.name, (lo, hi), float(u_scale), NOISE, float(noise_cut_mev))
+        noise_cut_mev = max(noise_mev, geometry.threshold_mev)
+    noise = noise_mev / ENERGY_UNIT_MEV
+    return Preprocessing(geometry.name, (lo, hi), float(u_scale), noise, float(noise_cut_mev))
 
 
 def energy_context(pre: Preprocessing, incident_mev: np.ndarray) -> np.ndarray:

@@ -117,6 +117,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     gen.add_argument("--batch-size", type=int, default=10_000)
     gen.add_argument("--seed", type=int, default=0)
     gen.add_argument("--device", default="cpu")
+    gen.add_argument(
+        "--precision",
+        default="float32",
+        choices=["float32", "bfloat16"],
+        help="dtype of flow II's network matrix products (bfloat16: faster on CPUs with "
+        "AVX-512 BF16 and on GPUs; splines stay float32)",
+    )
     gen.add_argument("--out", required=True, help="output HDF5 file")
     gen.add_argument("--quiet", action="store_true", help="no progress bar")
     gen.set_defaults(run=run_generate)
@@ -272,7 +279,7 @@ def run_generate(args: argparse.Namespace) -> int:
     from hepflows.calo.formats import ShowerWriter, read_showers
     from hepflows.calo.simulate import EnergySpectrum
 
-    gen = CaloFlowGenerator.load(args.run_dir, args.model, args.device)
+    gen = CaloFlowGenerator.load(args.run_dir, args.model, args.device, args.precision)
     geometry = gen.geometry
     if args.like is not None:
         energies, _, ref_geo = read_showers(args.like, max_showers=args.n)
@@ -296,6 +303,7 @@ def run_generate(args: argparse.Namespace) -> int:
     print(
         f"wrote {len(energies)} showers ({args.model}, {geometry.name}) to {args.out} in "
         f"{seconds:.1f} s: {len(energies) / seconds:.0f} showers/s "
-        f"({1e3 * seconds / len(energies):.3f} ms per shower, batch {args.batch_size})"
+        f"({1e3 * seconds / len(energies):.3f} ms per shower, batch {args.batch_size}, "
+        f"{args.precision})"
     )
     return 0

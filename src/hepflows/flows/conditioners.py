@@ -34,6 +34,26 @@ def activation_layer(name: str) -> nn.Module:
     return _ACTIVATIONS[name]()
 
 
+def _inference_dtype(matmul_dtype: torch.dtype | None, weight: Tensor) -> torch.dtype | None:
+    """The dtype a layer's matrix products run in: ``matmul_dtype`` only when no gradient is
+    being taken (training always runs in the weights' own dtype)."""
+    if matmul_dtype is None or matmul_dtype == weight.dtype:
+        return None
+    if torch.is_grad_enabled() and weight.requires_grad:
+        return None
+    return matmul_dtype
+
+
+def set_matmul_dtype(module: nn.Module, dtype: torch.dtype | None) -> None:
+    """Run the masked matrix products of every MADE in ``module`` in ``dtype`` when no gradient is
+    taken (None restores the weights' dtype). Inputs are cast to ``dtype`` and outputs back, so
+    the rest of the flow (splines, log-dets) keeps its precision. ``torch.bfloat16`` on a CPU with
+    AVX-512 BF16 makes these products several times faster at ~3 significant digits."""
+    for layer in module.modules():
+        if isinstance(layer, (MaskedLinear, MADEOutput)):
+            layer.matmul_dtype = dtype
+
+
 class MaskedLinear(nn.Linear):
     """A dense layer whose weight is multiplied by a fixed 0/1 mask ``(out, in)``.
 
@@ -70,9 +90,13 @@ class MaskedLinear(nn.Linear):
             if b > a
         ]
         self._cache: tuple[tuple, list[tuple[Tensor, Tensor | None, int]]] | None = None
+        #: Inference-only matrix-product dtype (see :func:`set_matmul_dtype`); None: the weights'.
+        self.matmul_dtype: torch.dtype | None = None
 
-    def _grouped_weights(self) -> list[tuple[Tensor, Tensor | None, int]]:
-        key = (self.weight._version, self.weight.data_ptr(), self.weight.dtype)
+    def _grouped_weights(
+        self, dtype: torch.dtype | None
+    ) -> list[tuple[Tensor, Tensor | None, int]]:
+        key = (self.weight._version, self.weight.data_ptr(), self.weight.dtype, dtype)
         use_cache = not (torch.is_grad_enabled() and self.weight.requires_grad)
         if use_cache and self._cache is not None and self._cache[0] == key:
             return self._cache[1]
@@ -80,24 +104,24 @@ class MaskedLinear(nn.Linear):
         parts = []
         for a, b, k in self.groups:
             w = masked[a:b, :k]
-            parts.append(
-                (
-                    w.contiguous() if use_cache else w,
-                    None if self.bias is None else self.bias[a:b],
-                    k,
-                )
-            )
+            bias = None if self.bias is None else self.bias[a:b]
+            if dtype is not None:
+                w, bias = w.to(dtype), None if bias is None else bias.to(dtype)
+            parts.append((w.contiguous() if use_cache else w, bias, k))
         if use_cache:
             self._cache = (key, parts)
         return parts
 
     def forward(self, x: Tensor) -> Tensor:
-        parts = self._grouped_weights()
+        dtype = _inference_dtype(self.matmul_dtype, self.weight)
+        parts = self._grouped_weights(dtype)
+        h = x if dtype is None else x.to(dtype)
         if len(parts) == 1:
             w, b, k = parts[0]
-            out = F.linear(x[..., :k], w, b)
+            out = F.linear(h[..., :k], w, b)
         else:
-            out = torch.cat([F.linear(x[..., :k], w, b) for w, b, k in parts], dim=-1)
+            out = torch.cat([F.linear(h[..., :k], w, b) for w, b, k in parts], dim=-1)
+        out = out if dtype is None else out.to(x.dtype)
         return out if self.row_order is None else out.index_select(-1, self.row_order)
 
     def dense_weight(self) -> Tensor:
@@ -143,9 +167,14 @@ class MADEOutput(nn.Module):
             if b > a
         ]  # fmt: skip
         self._cache: tuple[tuple, list[tuple[Tensor, Tensor]]] | None = None
+        #: Inference-only matrix-product dtype (see :func:`set_matmul_dtype`); None: the weights'.
+        self.matmul_dtype: torch.dtype | None = None
 
-    def _grouped(self) -> list[tuple[Tensor, Tensor]]:
-        key = (self.weight._version, self.weight.data_ptr(), self.weight.dtype, self.bias._version)
+    def _grouped(self, dtype: torch.dtype | None = None) -> list[tuple[Tensor, Tensor]]:
+        key = (
+            self.weight._version, self.weight.data_ptr(), self.weight.dtype, self.bias._version,
+            dtype,
+        )  # fmt: skip
         use_cache = not (torch.is_grad_enabled() and self.weight.requires_grad)
         if use_cache and self._cache is not None and self._cache[0] == key:
             return self._cache[1]
@@ -156,6 +185,8 @@ class MADEOutput(nn.Module):
         for start, stop, k in self.groups:
             wg = w[:, start:stop, :k].reshape(p * (stop - start), k)
             bg = b[:, start:stop].reshape(-1)
+            if dtype is not None:
+                wg, bg = wg.to(dtype), bg.to(dtype)
             parts.append((wg.contiguous(), bg.contiguous()) if use_cache else (wg, bg))
         if use_cache:
             self._cache = (key, parts)
@@ -163,11 +194,14 @@ class MADEOutput(nn.Module):
 
     def forward(self, h: Tensor) -> Tensor:
         n, p = h.shape[0], self.num_params
+        dtype = _inference_dtype(self.matmul_dtype, self.weight)
+        x = h if dtype is None else h.to(dtype)
         outs = [
-            torch.nn.functional.linear(h[:, : wg.shape[1]], wg, bg).view(n, p, stop - start)
-            for (wg, bg), (start, stop, _) in zip(self._grouped(), self.groups, strict=True)
+            torch.nn.functional.linear(x[:, : wg.shape[1]], wg, bg).view(n, p, stop - start)
+            for (wg, bg), (start, stop, _) in zip(self._grouped(dtype), self.groups, strict=True)
         ]
-        return outs[0] if len(outs) == 1 else torch.cat(outs, dim=2)
+        out = outs[0] if len(outs) == 1 else torch.cat(outs, dim=2)
+        return out if dtype is None else out.to(h.dtype)
 
     def dense_weight(self) -> Tensor:
         """The effective ``(P * D, H)`` weight, bins-major rows (for tests and the stepper)."""

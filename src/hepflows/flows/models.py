@@ -40,10 +40,12 @@ from hepflows.flows.layers import (
 from hepflows.flows.transforms import Affine, ElementwiseTransform, RQSpline, UnitRQSpline
 
 
-def make_transform(kind: str, bins: int = 8, bound: float = 5.0) -> ElementwiseTransform:
+def make_transform(
+    kind: str, bins: int = 8, bound: float = 5.0, bin_scale: float = 1.0
+) -> ElementwiseTransform:
     """``spline`` (identity tails outside [-bound, bound]), ``unit-spline`` or ``affine``."""
     if kind == "spline":
-        return RQSpline(bins=bins, bound=bound)
+        return RQSpline(bins=bins, bound=bound, bin_scale=bin_scale)
     if kind == "unit-spline":
         return UnitRQSpline(bins=bins)
     if kind == "affine":
@@ -298,6 +300,7 @@ class _AutoregressiveFlow(Flow):
         activation: str = "relu",
         dropout: float = 0.0,
         zero_init: bool = False,
+        bin_scale: float = 1.0,
     ) -> None:
         if blocks < 1:
             raise ValueError(f"blocks must be >= 1, got {blocks}")
@@ -305,7 +308,7 @@ class _AutoregressiveFlow(Flow):
         layers = _assemble(
             block_permutations(features, blocks, permutation, seed),
             lambda _: self.layer_class(
-                features, make_transform(transform, bins, bound), hidden, context,
+                features, make_transform(transform, bins, bound, bin_scale), hidden, context,
                 activation, dropout, zero_init,
             ),
             seed,
@@ -330,6 +333,7 @@ class MAF(_AutoregressiveFlow):
         seed: seed of the initial weights and of the random permutations.
         activation, dropout: of the MADE hidden layers.
         zero_init: zero the MADE output layers so that the untrained flow is the identity.
+        bin_scale: factor on the spline's raw bin widths and heights (see :class:`RQSpline`).
     """
 
     layer_class = MaskedAutoregressive

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -47,6 +48,16 @@ def _draw_history(
         ax.axvline(epochs[best], color="grey", ls=":", label=f"best epoch {epochs[best]}")
     ax.set_xlabel("epoch")
     ax.set_ylabel(ylabel)
+    later = [v for v in train[1:] + val[1:] if math.isfinite(v)]
+    first = [v for v in train[:1] + val[:1] if math.isfinite(v)]
+    if later and first:
+        # a first epoch far above the rest would flatten the curve: keep the later epochs in view
+        low, high = min(later), max(later)
+        span = max(high - low, 1e-12)
+        if max(first) > high + 2 * span:
+            ax.set_ylim(low - 0.1 * span, high + 1.0 * span)
+            ax.annotate("epoch 1 above the frame", (0.5, 0.97), xycoords="axes fraction",
+                        ha="center", va="top", fontsize=11, color="grey")  # fmt: skip
     if title:
         ax.set_title(title, fontsize=16)
     ax.legend(fontsize=13)
@@ -68,7 +79,9 @@ def plot_training_stages(
 ) -> Path:
     """One panel per training stage: ``(title, history, train label, val label, y label)``."""
     hep_style()
-    fig, axes = plt.subplots(1, len(stages), figsize=(7 * len(stages), 6), squeeze=False)
+    fig, axes = plt.subplots(
+        1, len(stages), figsize=(7 * len(stages), 6), squeeze=False, layout="constrained"
+    )
     for ax, (title, history, train_label, val_label, ylabel) in zip(axes[0], stages, strict=True):
         _draw_history(ax, history, title, train_label, val_label, ylabel)
     return save_figure(fig, path)
