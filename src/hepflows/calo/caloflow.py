@@ -468,7 +468,8 @@ class CaloFlowGenerator:
         if model not in ("teacher", "student"):
             raise InputError(f"unknown model {model!r}; expected teacher or student")
         if precision not in MATMUL_DTYPES:
-            raise InputError(f"unknown precision {precision!r}; expected float32 or bfloat16")
+            known = " or ".join(MATMUL_DTYPES)
+            raise InputError(f"unknown precision {precision!r}; expected {known}")
         info = RunInfo.load(folder)
         for stage in ("flow1", model):
             if not (folder / stage / "best.safetensors").is_file():

@@ -120,7 +120,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     gen.add_argument(
         "--precision",
         default="float32",
-        choices=["float32", "bfloat16"],
+        choices=["float32", "bfloat16"],  # the keys of caloflow.MATMUL_DTYPES (imported lazily)
         help="dtype of flow II's network matrix products (bfloat16: faster on CPUs with "
         "AVX-512 BF16 and on GPUs; splines stay float32)",
     )
