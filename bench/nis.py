@@ -24,7 +24,11 @@ Method, per integrand and sampler:
 
    * hepflows: ``Integrator(f, d, loss="kl", batch_size=5000)`` trained by
      ``_train_until_plateau`` (rounds of 10 steps until the weight spread stops improving), so it
-     may stop before the budget.
+     may stop before the budget. Options change this: ``--batch``, ``--buffer`` (buffered steps),
+     ``--grid N --grid-calls M --grid-alpha A`` (VEGAS pre-training, its calls inside the budget)
+     and ``--full-budget`` (train until the budget is spent, as the peers do). The session-4
+     table in docs/benchmarks.md used ``--grid 10 --grid-calls 50000 --grid-alpha 0.2
+     --batch 1024 --buffer 1 --full-budget``.
    * vegas (as its documentation recommends): ``integ(f, nitn=10, neval=budget // 10)`` adapting
      (warm-up, result discarded; run as ten ``nitn=1`` calls, the same adaptation, so that the
      wall cap can stop it), then every estimate below with ``adapt=False`` and the same
@@ -193,7 +197,20 @@ def fill_verify(row: Row, integral: float, error: float, calls: int, seconds: fl
 
 
 def run_hepflows(ig: Integrand, row: Row, cfg: argparse.Namespace) -> None:
-    integ = Integrator(ig.function, ig.dim, loss="kl", batch_size=5000, seed=cfg.seed)
+    grid = {} if cfg.grid is None else {"grid_iterations": cfg.grid}
+    if cfg.grid_calls is not None:
+        grid["grid_calls"] = cfg.grid_calls
+    if cfg.grid_alpha is not None:
+        grid["grid_alpha"] = cfg.grid_alpha
+    integ = Integrator(
+        ig.function,
+        ig.dim,
+        loss="kl",
+        batch_size=cfg.batch,
+        buffer_steps=cfg.buffer,
+        seed=cfg.seed,
+        **grid,
+    )
     deadline = time.perf_counter() + cfg.train_seconds
     original = integ.train
 
@@ -205,7 +222,12 @@ def run_hepflows(ig: Integrand, row: Row, cfg: argparse.Namespace) -> None:
     integ.train = timed_train  # type: ignore[method-assign]
     t0 = time.perf_counter()
     try:
-        integ._train_until_plateau(cfg.budget, progress=False)
+        if cfg.full_budget:
+            integ.pretrain_grid()
+            while integ.calls + 10 * integ.batch_size <= cfg.budget:
+                integ.train(10)
+        else:
+            integ._train_until_plateau(cfg.budget, progress=False)
         row.train_note = "budget" if integ.calls + 10 * integ.batch_size > cfg.budget else "plateau"
     except _TimeUp:
         row.train_note = "time cap"
@@ -526,6 +548,23 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--verify-cap", type=int, help="max calls of the 1e-3 check (20M/2M)")
     p.add_argument("--verify-seconds", type=float, help="max wall of the 1e-3 check (120/15)")
     p.add_argument("--min-verify", type=int, default=20_000)
+    p.add_argument(
+        "--grid",
+        type=int,
+        default=None,
+        help="hepflows VEGAS pre-training iterations (default: the Integrator's)",
+    )
+    p.add_argument(
+        "--grid-calls", type=int, default=None, help="hepflows points per grid iteration"
+    )
+    p.add_argument("--grid-alpha", type=float, default=None, help="hepflows grid damping")
+    p.add_argument("--batch", type=int, default=5000, help="hepflows points per training step")
+    p.add_argument("--buffer", type=int, default=0, help="hepflows buffered steps per batch")
+    p.add_argument(
+        "--full-budget",
+        action="store_true",
+        help="hepflows trains until the budget is spent (as the peers) instead of to a plateau",
+    )
     p.add_argument("--madnis-batch", type=int, default=1024, help="MadNIS batch (its default)")
     p.add_argument("--chunk", type=int, default=50_000, help="points per sampling call")
     p.add_argument("--seed", type=int, default=0)

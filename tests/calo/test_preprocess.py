@@ -6,7 +6,10 @@ import pytest
 from hepflows.calo.geometry import get_geometry
 from hepflows.calo.preprocess import (
     ALPHA,
+    CUT_MAX_FACTOR,
+    CUT_QUANTILE,
     add_noise,
+    default_noise_cut,
     energy_context,
     fit_preprocessing,
     flow2_context,
@@ -92,10 +95,33 @@ def test_voxel_round_trip_recovers_the_shower() -> None:
 def test_noise_level_sets_the_noise_and_the_cut() -> None:
     e_inc, s = showers(50)
     pre = fit_preprocessing(GEO, e_inc, s, noise_mev=0.1)
-    assert pre.noise_cut_mev == pytest.approx(0.1)
+    assert pre.noise_cut_mev == pytest.approx(default_noise_cut(GEO, s, 0.1))
+    assert 0.1 <= pre.noise_cut_mev <= CUT_MAX_FACTOR * 0.1
     noisy = add_noise(pre, s, np.random.default_rng(2))
     assert 0.09 < (noisy - s).max() < 0.1 and (noisy >= s).all()
     assert fit_preprocessing(GEO, e_inc, s, noise_mev=0.1, noise_cut_mev=0.5).noise_cut_mev == 0.5
     for bad in (0.0, -1.0, float("nan")):
         with pytest.raises(InputError, match="voxel noise"):
             fit_preprocessing(GEO, e_inc, s, noise_mev=bad)
+    for bad in (-1.0, float("nan"), float("inf")):
+        with pytest.raises(InputError, match="noise cut"):
+            fit_preprocessing(GEO, e_inc, s, noise_cut_mev=bad)
+
+
+def test_default_cut_sits_below_the_real_deposits_and_above_the_noise() -> None:
+    rng = np.random.default_rng(3)
+    hits = rng.random((2000, GEO.n_voxels)) < 0.2
+    noise = 1e-3  # MeV
+    # real deposits from 0.2 MeV up: the cut goes to its ceiling, 10x the noise
+    s = np.where(hits, rng.uniform(0.2, 50.0, hits.shape), 0.0)
+    assert default_noise_cut(GEO, s, noise) == pytest.approx(CUT_MAX_FACTOR * noise)
+    # a tenth of the deposits at 2-4 keV: the cut stays at the 1e-3 quantile, above the noise
+    small = rng.random(hits.shape) < 0.1
+    s2 = np.where(hits, np.where(small, rng.uniform(2e-3, 4e-3, hits.shape), s), 0.0)
+    cut = default_noise_cut(GEO, s2, noise)
+    assert cut == pytest.approx(np.quantile(s2[s2 > 0], CUT_QUANTILE))
+    assert 2e-3 <= cut < 2.1e-3
+    # deposits below the noise: never below the noise's edge; a readout threshold wins
+    assert default_noise_cut(GEO, s * 1e-5, noise) == noise
+    assert default_noise_cut(get_geometry("ds1-photons"), s[:, :368], noise) == 1.0
+    assert default_noise_cut(GEO, np.zeros((5, GEO.n_voxels)), noise) == noise

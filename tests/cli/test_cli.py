@@ -157,6 +157,14 @@ def test_integrate_cli_json_and_events(tmp_path: Path, capsys: pytest.CaptureFix
     assert abs(out["pull"]) < 4 and out["calls"] >= 60000
     with h5py.File(events) as f:
         assert f["x"].shape[1] == 2 and len(f["weight"]) == f["x"].shape[0] > 0
+    # VEGAS pre-training from the CLI: its calls count, the estimate stays honest
+    grid = ["integrate", "camel", "--dim", "4", "--calls", "100000", "--batch-size", "2000"]
+    assert (
+        main([*grid, "--grid", "3", "--grid-calls", "5000", "--grid-alpha", "0.3", "--json"]) == 0
+    )
+    out = json.loads(capsys.readouterr().out)
+    assert abs(out["pull"]) < 4 and out["calls"] >= 100000
+    assert main([*grid, "--grid", "3", "--grid-alpha", "0"]) == 2
     assert main(["integrate", "--list"]) == 0
     assert "ee_qqg" in capsys.readouterr().out
     bad = run("integrate", "annulus", "--dim", "3")

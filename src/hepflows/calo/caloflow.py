@@ -40,6 +40,7 @@ from hepflows.calo.preprocess import (
     Preprocessing,
     add_noise,
     check_relevant_layout,
+    checked_noise_cut,
     energy_context,
     fit_preprocessing,
     flow1_inputs,
@@ -456,8 +457,12 @@ class CaloFlowGenerator:
         model: str = "student",
         device: str = "cpu",
         precision: str = "float32",
+        noise_cut_mev: float | None = None,
     ) -> CaloFlowGenerator:
         """Load flow I and flow II (``teacher`` or ``student``) from a run folder.
+
+        ``noise_cut_mev`` replaces the run's generation cut (generated voxels below it are set to
+        0), e.g. to apply a detector's readout threshold.
 
         ``precision="bfloat16"`` runs flow II's MADE matrix products in bfloat16 (splines and
         everything else stay float32): several times faster products on CPUs with AVX-512 BF16,
@@ -471,6 +476,10 @@ class CaloFlowGenerator:
             known = " or ".join(MATMUL_DTYPES)
             raise InputError(f"unknown precision {precision!r}; expected {known}")
         info = RunInfo.load(folder)
+        if noise_cut_mev is not None:
+            cut = checked_noise_cut(noise_cut_mev)
+            pre = dataclasses.replace(info.preprocessing, noise_cut_mev=cut)
+            info = dataclasses.replace(info, preprocessing=pre)
         for stage in ("flow1", model):
             if not (folder / stage / "best.safetensors").is_file():
                 raise InputError(f"{folder}: no trained {stage} (train it with --stage {stage})")

@@ -124,6 +124,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="dtype of flow II's network matrix products (bfloat16: faster on CPUs with "
         "AVX-512 BF16 and on GPUs; splines stay float32)",
     )
+    gen.add_argument(
+        "--noise-cut",
+        type=float,
+        default=None,
+        metavar="MEV",
+        help="set generated voxels below MEV to 0 (default: the run's cut, see caloflow.json)",
+    )
     gen.add_argument("--out", required=True, help="output HDF5 file")
     gen.add_argument("--quiet", action="store_true", help="no progress bar")
     gen.set_defaults(run=run_generate)
@@ -279,7 +286,9 @@ def run_generate(args: argparse.Namespace) -> int:
     from hepflows.calo.formats import ShowerWriter, read_showers
     from hepflows.calo.simulate import EnergySpectrum
 
-    gen = CaloFlowGenerator.load(args.run_dir, args.model, args.device, args.precision)
+    gen = CaloFlowGenerator.load(
+        args.run_dir, args.model, args.device, args.precision, args.noise_cut
+    )
     geometry = gen.geometry
     if args.like is not None:
         energies, _, ref_geo = read_showers(args.like, max_showers=args.n)

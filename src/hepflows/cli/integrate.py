@@ -25,6 +25,18 @@ def register(sub: argparse._SubParsersAction) -> None:
     budget.add_argument("--calls", type=int, default=None, help="total integrand calls")
     budget.add_argument("--precision", type=float, default=None, help="target relative error")
     p.add_argument("--batch-size", type=int, default=5000, help="points per training step")
+    p.add_argument(
+        "--grid",
+        type=int,
+        default=None,
+        metavar="N",
+        help="VEGAS pre-training: adapt a per-axis grid for N iterations before the flow trains "
+        "on top of it (0: off; default: the library's)",
+    )
+    p.add_argument(
+        "--grid-calls", type=int, default=None, help="points per grid iteration (4 x batch size)"
+    )
+    p.add_argument("--grid-alpha", type=float, default=None, help="grid damping (0.5, as vegas)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument(
         "--unweight",
@@ -62,6 +74,11 @@ def run(args: argparse.Namespace) -> int:
     integrand = get_integrand(args.name, args.dim)
     calls = args.calls if args.calls or args.precision else 2_000_000
     loss = "exponential" if args.loss == "exp" else args.loss
+    grid = {} if args.grid is None else {"grid_iterations": args.grid}
+    if args.grid_calls is not None:
+        grid["grid_calls"] = args.grid_calls
+    if args.grid_alpha is not None:
+        grid["grid_alpha"] = args.grid_alpha
     integ = Integrator(
         integrand.function,
         integrand.dim,
@@ -69,6 +86,7 @@ def run(args: argparse.Namespace) -> int:
         batch_size=args.batch_size,
         seed=args.seed,
         device=args.device,
+        **grid,
     )
     result = integ.run(
         calls=None if args.precision else calls, precision=args.precision, progress=not args.json
