@@ -96,6 +96,7 @@ import torch
 
 from hepflows.integrate import Integrator, bootstrap_efficiency
 from hepflows.integrate.integrands import Integrand, get_integrand
+from hepflows.integrate.integrator import grid_options
 
 METHODS = ("hepflows", "vegas", "madnis", "uniform")
 FULL = ["camel:4", "camel:8", "camel:16", "gauss:8", "gauss:16", "poly:18", "poly:54", "ee_qqg"]
@@ -197,11 +198,7 @@ def fill_verify(row: Row, integral: float, error: float, calls: int, seconds: fl
 
 
 def run_hepflows(ig: Integrand, row: Row, cfg: argparse.Namespace) -> None:
-    grid = {} if cfg.grid is None else {"grid_iterations": cfg.grid}
-    if cfg.grid_calls is not None:
-        grid["grid_calls"] = cfg.grid_calls
-    if cfg.grid_alpha is not None:
-        grid["grid_alpha"] = cfg.grid_alpha
+    grid = grid_options(cfg.grid, cfg.grid_calls, cfg.grid_alpha)
     integ = Integrator(
         ig.function,
         ig.dim,

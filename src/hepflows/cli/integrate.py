@@ -61,6 +61,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from hepflows.integrate import Integrator, write_events
     from hepflows.integrate.integrands import describe_integrands, get_integrand
+    from hepflows.integrate.integrator import grid_options
     from hepflows.io import InputError
 
     if args.list:
@@ -74,11 +75,7 @@ def run(args: argparse.Namespace) -> int:
     integrand = get_integrand(args.name, args.dim)
     calls = args.calls if args.calls or args.precision else 2_000_000
     loss = "exponential" if args.loss == "exp" else args.loss
-    grid = {} if args.grid is None else {"grid_iterations": args.grid}
-    if args.grid_calls is not None:
-        grid["grid_calls"] = args.grid_calls
-    if args.grid_alpha is not None:
-        grid["grid_alpha"] = args.grid_alpha
+    grid = grid_options(args.grid, args.grid_calls, args.grid_alpha)
     integ = Integrator(
         integrand.function,
         integrand.dim,

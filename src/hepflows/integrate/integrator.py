@@ -447,6 +447,15 @@ class Integrator:
         return new
 
 
+def grid_options(
+    iterations: int | None, calls: int | None = None, alpha: float | None = None
+) -> dict[str, Any]:
+    """:class:`Integrator` keyword arguments for the VEGAS-grid options that are set (None keeps
+    the Integrator's default); shared by the CLI and the benchmark."""
+    values = {"grid_iterations": iterations, "grid_calls": calls, "grid_alpha": alpha}
+    return {key: value for key, value in values.items() if value is not None}
+
+
 def make_sampler(
     dim: int,
     bins: int = 16,
