@@ -65,6 +65,9 @@ def test_integrator_with_grid_pretraining_is_normalised_unbiased_and_saved(
     tmp_path: Path,
 ) -> None:
     integ = Integrator(peak, 2, batch_size=1000, grid_iterations=5, seed=4)
+    first = Integrator(peak, 2, batch_size=1000, grid_iterations=5, seed=4)
+    first.train(1)  # training starts with the pre-training
+    assert first.grid_adapted == 5 and first.calls == 5 * 4000 + 1000
     integ.pretrain_grid()
     assert integ.calls == 5 * 4000 and integ.grid_adapted == 5
     untrained = integ.integrate(20000, iterations=4)

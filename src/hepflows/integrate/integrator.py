@@ -209,7 +209,10 @@ class Integrator:
 
     # -- training ------------------------------------------------------------------------------
     def train(self, steps: int, progress: bool = False) -> list[dict[str, float]]:
-        """``steps`` optimisation steps on points drawn from the flow (plus buffered re-use)."""
+        """``steps`` optimisation steps on points drawn from the flow (plus buffered re-use),
+        after the VEGAS pre-training if it is configured and not done yet (it assumes the flow
+        is still the identity)."""
+        self.pretrain_grid(progress)
         bar = tqdm(range(steps), disable=not progress, desc=f"training ({self.loss})", unit="step")
         for _ in bar:
             with torch.no_grad():
