@@ -324,6 +324,7 @@ def train_caloflow(
             pre_cfg.get("u_scale"),
             pre_cfg.get("noise_cut_mev"),
             pre_cfg.get("noise_mev"),
+            bool(pre_cfg.get("support_clip", True)),
         )
         info = RunInfo(geo.name, pre, cfg, seed, str(data))
         out.mkdir(parents=True, exist_ok=True)
