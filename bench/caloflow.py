@@ -69,9 +69,13 @@ MODELS = {
 }
 
 
-def generate_file(run: Path, label: str, reference: Path, out: Path) -> float:
+def load_model(run: Path, label: str) -> CaloFlowGenerator:
     model, precision = MODELS[label]
-    gen = CaloFlowGenerator.load(run, model, precision=precision)
+    return CaloFlowGenerator.load(run, model, precision=precision)
+
+
+def generate_file(run: Path, label: str, reference: Path, out: Path) -> float:
+    gen = load_model(run, label)
     e_ref, _, geo = read_showers(reference)
     t0 = time.perf_counter()
     with ShowerWriter(out, geo, n_total=len(e_ref)) as writer:
@@ -82,9 +86,8 @@ def generate_file(run: Path, label: str, reference: Path, out: Path) -> float:
 
 def timing(run: Path, energy_mev: float) -> dict[str, dict[str, float]]:
     out: dict[str, dict[str, float]] = {}
-    for label in MODELS:
-        model, precision = MODELS[label]
-        gen = CaloFlowGenerator.load(run, model, precision=precision)
+    for label, (model, _) in MODELS.items():
+        gen = load_model(run, label)
         row = {}
         for batch in (1, 100, 10_000):
             # enough showers for a stable time, but no more than ~2 minutes for the teacher

@@ -321,10 +321,10 @@ def train_caloflow(
             geo,
             e_inc,
             showers,
-            pre_cfg.get("u_scale"),
-            pre_cfg.get("noise_cut_mev"),
-            pre_cfg.get("noise_mev"),
-            bool(pre_cfg.get("support_clip", True)),
+            u_scale=pre_cfg.get("u_scale"),
+            noise_cut_mev=pre_cfg.get("noise_cut_mev"),
+            noise_mev=pre_cfg.get("noise_mev"),
+            support_clip=bool(pre_cfg.get("support_clip", True)),
         )
         info = RunInfo(geo.name, pre, cfg, seed, str(data))
         out.mkdir(parents=True, exist_ok=True)

@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from hepflows.calo.geometry import Geometry
+from hepflows.calo.geometry import Geometry, get_geometry
 from hepflows.io import InputError
 
 #: Energy unit of flow II's inputs: 100 GeV in MeV (CaloFlow works in units of 100 GeV).
@@ -88,7 +88,7 @@ class Preprocessing:
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Preprocessing:
         try:
-            return cls(
+            pre = cls(
                 geometry=str(data["geometry"]),
                 energy_range_mev=(
                     float(data["energy_range_mev"][0]),
@@ -105,6 +105,14 @@ class Preprocessing:
             )
         except (KeyError, TypeError, ValueError, IndexError) as exc:
             raise InputError(f"invalid preprocessing description ({exc})") from None
+        if pre.voxel_max is not None:
+            n_voxels = get_geometry(pre.geometry).n_voxels
+            if len(pre.voxel_max) != n_voxels:
+                raise InputError(
+                    f"support clip has {len(pre.voxel_max)} voxels, geometry {pre.geometry} has "
+                    f"{n_voxels}"
+                )
+        return pre
 
 
 def fit_preprocessing(
@@ -271,8 +279,7 @@ def add_noise(pre: Preprocessing, showers_mev: np.ndarray, rng: np.random.Genera
 def voxels_to_flow2(pre: Preprocessing, geometry: Geometry, noisy_mev: np.ndarray) -> np.ndarray:
     """Noisy showers ``(N, n_voxels)`` MeV (:func:`add_noise`) -> flow II's inputs: each layer
     normalised to sum 1, then logit; float32."""
-    v = np.asarray(noisy_mev, dtype=np.float64)
-    return logit(v / _layer_sums(geometry, v)).astype(np.float32)
+    return logit(_normalised(geometry, np.asarray(noisy_mev, dtype=np.float64))).astype(np.float32)
 
 
 def flow2_to_voxels(
@@ -290,11 +297,6 @@ def flow2_to_voxels(
     """
     v = _normalised(geometry, inverse_logit(x))
     if pre.voxel_max is not None:
-        if len(pre.voxel_max) != geometry.n_voxels:
-            raise InputError(
-                f"support clip has {len(pre.voxel_max)} voxels, geometry {geometry.name} has "
-                f"{geometry.n_voxels}"
-            )
         v = _normalised(geometry, np.minimum(v, np.asarray(pre.voxel_max)))
     counts = [layer.n_voxels for layer in geometry.relevant_layers]
     showers = v * np.repeat(np.asarray(layer_mev, dtype=np.float64), counts, axis=1)

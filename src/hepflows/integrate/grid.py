@@ -55,11 +55,15 @@ class VegasGrid:
     def _bins_of(self, y: Tensor) -> Tensor:
         return (y * self.bins).floor().long().clamp(0, self.bins - 1)
 
+    def _intervals(self, i: Tensor) -> tuple[Tensor, Tensor]:
+        """Left edge and width of interval ``i`` ``(n, dim)`` on each axis."""
+        axis = torch.arange(self.dim, device=i.device)
+        return self.edges[axis, i], self.widths[axis, i]
+
     def to_x(self, y: Tensor) -> tuple[Tensor, Tensor]:
         """``y`` ``(n, dim)`` -> ``(x, log|dx/dy|)``, shapes ``(n, dim)`` and ``(n,)``."""
         i = self._bins_of(y)
-        axis = torch.arange(self.dim, device=y.device)
-        low, width = self.edges[axis, i], self.widths[axis, i]
+        low, width = self._intervals(i)
         x = low + (y * self.bins - i) * width
         return x.clamp(0.0, 1.0), torch.log(self.bins * width).sum(-1)
 
@@ -67,8 +71,7 @@ class VegasGrid:
         """The inverse map: ``x`` ``(n, dim)`` -> ``(y, log|dx/dy|)``."""
         inner = self.edges[:, 1:-1].contiguous()  # (dim, bins - 1)
         i = torch.searchsorted(inner, x.T.contiguous(), right=True).T  # (n, dim)
-        axis = torch.arange(self.dim, device=x.device)
-        low, width = self.edges[axis, i], self.widths[axis, i]
+        low, width = self._intervals(i)
         y = (i + (x - low) / width) / self.bins
         return y.clamp(0.0, 1.0), torch.log(self.bins * width).sum(-1)
 

@@ -275,11 +275,12 @@ class Integrator:
             )  # fmt: skip
             x, log_jac = self.grid.to_x(y)
             w = self.evaluate(x) * torch.exp(log_jac)
-            spread = float(w.std() / w.mean()) if float(w.mean()) > 0 else math.inf
+            mean = float(w.mean())
             if progress:
-                print(f"  grid iteration {self.grid_adapted + 1}: estimate {float(w.mean()):.6g}, "
+                spread = float(w.std()) / mean if mean > 0 else math.inf
+                print(f"  grid iteration {self.grid_adapted + 1}: estimate {mean:.6g}, "
                       f"weight spread {spread:.4f}")  # fmt: skip
-            if float(w.mean()) <= 0:
+            if mean <= 0:
                 raise InputError(
                     f"integrand is zero on all {len(w)} grid points; cannot adapt the grid"
                 )
