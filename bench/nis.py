@@ -24,11 +24,13 @@ Method, per integrand and sampler:
 
    * hepflows: ``Integrator(f, d, loss="kl", batch_size=5000)`` trained by
      ``_train_until_plateau`` (rounds of 10 steps until the weight spread stops improving), so it
-     may stop before the budget. Options change this: ``--batch``, ``--buffer`` (buffered steps),
-     ``--grid N --grid-calls M --grid-alpha A`` (VEGAS pre-training, its calls inside the budget)
-     and ``--full-budget`` (train until the budget is spent, as the peers do). The session-4
-     table in docs/benchmarks.md used ``--grid 10 --grid-calls 50000 --grid-alpha 0.2
-     --batch 1024 --buffer 1 --full-budget``.
+     may stop before the budget. Options change this: ``--loss``, ``--batch``, ``--buffer``
+     (buffered steps), ``--grid N --grid-calls M --grid-alpha A`` (VEGAS pre-training, its calls
+     inside the budget) and ``--full-budget`` (train until the budget is spent, as the peers
+     do). With ``--sampling qmc`` (the default, as ``Integrator.run``) the untrained sampler is
+     first probed with 4096 RQMC calls, and training is skipped when that reaches both targets.
+     The session-5 table in docs/benchmarks.md used ``--loss variance --grid 10 --grid-calls
+     50000 --grid-alpha 0.2 --batch 1024 --buffer 1 --full-budget``.
    * vegas (as its documentation recommends): ``integ(f, nitn=10, neval=budget // 10)`` adapting
      (warm-up, result discarded; run as ten ``nitn=1`` calls, the same adaptation, so that the
      wall cap can stop it), then every estimate below with ``adapt=False`` and the same
@@ -39,6 +41,15 @@ Method, per integrand and sampler:
      stopping). MadNIS does not count integrand calls; the benchmark wraps the integrand in a
      counter (MadNIS draws extra points in training only when the integrand is zero on more than
      half a batch).
+
+   With ``--sampling qmc`` hepflows is measured per target r as ``Integrator.run(precision=r)``
+   behaves: the calls to r are those spent when training for r stops (``training_pays_off``, or
+   the budget) plus the RQMC evaluation calls that reach r (``qmc_search``: N in sqrt(2) steps,
+   a log-log fit of error vs N, a fresh check run at the fitted N; where the check's error is
+   above r the calls are scaled by (error/r)^2). The search for 1e-3 runs in the middle of
+   training on a snapshot of the generator, so the training for 1e-4 goes on unchanged. The
+   spread and unweighting below use the sampler trained for 1e-4. Sections 2 and the 1e-3
+   check below describe the ``--sampling mc`` protocol and the peers.
 
 2. **Relative weight spread** s = std(w)/mean(w) of the frozen sampler on ``--spread-n`` fresh
    points (hepflows: ``Integrator.sample``; madnis: ``integration_metrics(n).rel_stddev``; vegas:
@@ -96,7 +107,12 @@ import torch
 
 from hepflows.integrate import Integrator, bootstrap_efficiency
 from hepflows.integrate.integrands import Integrand, get_integrand
-from hepflows.integrate.integrator import grid_options
+from hepflows.integrate.integrator import (
+    PROBE_CALLS,
+    Plateau,
+    grid_options,
+    training_pays_off,
+)
 
 METHODS = ("hepflows", "vegas", "madnis", "uniform")
 FULL = ["camel:4", "camel:8", "camel:16", "gauss:8", "gauss:16", "poly:18", "poly:54", "ee_qqg"]
@@ -202,36 +218,57 @@ def run_hepflows(ig: Integrand, row: Row, cfg: argparse.Namespace) -> None:
     integ = Integrator(
         ig.function,
         ig.dim,
-        loss="kl",
+        loss=cfg.loss,
         batch_size=cfg.batch,
         buffer_steps=cfg.buffer,
         seed=cfg.seed,
         **grid,
     )
-    deadline = time.perf_counter() + cfg.train_seconds
+    deadline = [time.perf_counter() + cfg.train_seconds]  # moved on by the searches' time
     original = integ.train
 
     def timed_train(steps: int, progress: bool = False) -> list[dict[str, float]]:
-        if time.perf_counter() > deadline:
+        if time.perf_counter() > deadline[0]:
             raise _TimeUp
         return original(steps, progress)
 
     integ.train = timed_train  # type: ignore[method-assign]
     t0 = time.perf_counter()
+    qmc = cfg.sampling == "qmc"
+    found: dict[float, list[tuple[int, Any, float, int]]] = {}  # target -> its RQMC runs
+    if qmc:  # as Integrator.run: probe the untrained sampler first
+        probe = integ.integrate(PROBE_CALLS, iterations=16, sampling="qmc")
+        for r in TARGETS:
+            if probe.relative_error <= r:
+                found[r] = [(PROBE_CALLS, probe, time.perf_counter() - t0, 0)]
+    pending = [r for r in sorted(TARGETS, reverse=True) if r not in found]
+    plateau, searched = Plateau(), 0.0
     try:
-        if cfg.full_budget:
-            integ.pretrain_grid()
-            while integ.calls + 10 * integ.batch_size <= cfg.budget:
-                integ.train(10)
+        if not pending:
+            row.train_note = "not needed"
         else:
-            integ._train_until_plateau(cfg.budget, progress=False)
-        row.train_note = "budget" if integ.calls + 10 * integ.batch_size > cfg.budget else "plateau"
+            row.train_note = "budget"
+            for spread in integ.training_rounds(cfg.budget):
+                if qmc:  # as Integrator.run(precision=r): stop training for r once it pays off
+                    while pending and training_pays_off(spread, pending[0], integ.calls):
+                        t1, target = time.perf_counter(), pending.pop(0)
+                        found[target] = qmc_search(integ, target, cfg)
+                        searched += time.perf_counter() - t1
+                        deadline[0] += time.perf_counter() - t1
+                    if not pending:
+                        row.train_note = "paid off"
+                        break
+                if not cfg.full_budget and plateau(spread):  # the rule of Integrator.run
+                    row.train_note = "plateau"
+                    break
     except _TimeUp:
         row.train_note = "time cap"
     finally:
         del integ.train
-    row.train_seconds = time.perf_counter() - t0
+    row.train_seconds = time.perf_counter() - t0 - searched
     row.train_calls = integ.calls
+    for r in pending:  # targets that training never paid off for: search after all of it
+        found[r] = qmc_search(integ, r, cfg)
 
     # relative weight spread on fresh points
     t0 = time.perf_counter()
@@ -241,13 +278,16 @@ def run_hepflows(ig: Integrand, row: Row, cfg: argparse.Namespace) -> None:
         ws.append((fx / q).cpu().numpy())
     w = np.concatenate(ws)
     per_call = record_spread(row, w, t0)
+    row.extra["sampling"] = cfg.sampling
 
-    # verification at 1e-3
-    n, row.verify_capped = planned_verify(row.spread, cfg, per_call)
-    t0 = time.perf_counter()
-    res = integ.integrate(n, iterations=max(10, math.ceil(n / cfg.chunk)))
-    fill_verify(row, res.integral, res.error, res.evaluation_calls, time.perf_counter() - t0)
-    row.verify_q = res.q_value
+    if qmc:
+        fill_qmc(row, found)
+    else:  # verification at 1e-3
+        n, row.verify_capped = planned_verify(row.spread, cfg, per_call)
+        t0 = time.perf_counter()
+        res = integ.integrate(n, iterations=max(10, math.ceil(n / cfg.chunk)), sampling="mc")
+        fill_verify(row, res.integral, res.error, res.evaluation_calls, time.perf_counter() - t0)
+        row.verify_q = res.q_value
 
     # unweighting (the same weights Integrator.unweight would use; its accept/reject is skipped)
     ws = []
@@ -258,6 +298,81 @@ def run_hepflows(ig: Integrand, row: Row, cfg: argparse.Namespace) -> None:
     row.unweight_n = len(w)
     row.eff_plain, row.eff_bootstrap = efficiencies(w, cfg.seed)
     row.extra["train_steps"] = len(integ.history)
+
+
+def qmc_search(
+    integ: Integrator, target: float, cfg: argparse.Namespace
+) -> list[tuple[int, Any, float, int]]:
+    """RQMC evaluations of the current (frozen) sampler (``Integrator.integrate``, 16 replicates)
+    with N growing in steps of sqrt(2) from ``PROBE_CALLS`` until the relative error reaches
+    ``target`` or the verification caps stop it. Returns (N, result, seconds, calls spent before)
+    per run. Once an estimate reaches the target, N(target) comes from a straight-line fit of
+    log(error) against log(N) over the runs (:func:`fitted_calls`): an error from 16 replicates
+    scatters by ~20%, and stopping at the first estimate below the target would pick one that
+    came out low. A last, fresh run at that N is the check. The generator state and the call
+    counter are restored afterwards, so training can go on exactly as if the search had not
+    happened (as a fresh ``Integrator.run`` with a tighter target would train). Odd steps are
+    not powers of two, which Sobol' nets prefer; they stay unbiased."""
+    state, before = integ.generator.get_state(), integ.calls
+    runs: list[tuple[int, Any, float, int]] = []
+    deadline = time.perf_counter() + cfg.verify_seconds
+    step = 0
+    while True:
+        n = 16 * round(PROBE_CALLS * 2 ** (step / 2) / 16)
+        t0 = time.perf_counter()
+        res = integ.integrate(n, iterations=16, sampling="qmc")
+        runs.append((n, res, time.perf_counter() - t0, before))
+        if res.relative_error <= target:
+            n = fitted_calls(runs, target)
+            t0 = time.perf_counter()  # a fresh run at the fitted N is the check
+            res = integ.integrate(n, iterations=16, sampling="qmc")
+            runs.append((n, res, time.perf_counter() - t0, before))
+            break
+        if 1.5 * n > cfg.verify_cap or time.perf_counter() + 1.6 * runs[-1][2] > deadline:
+            break
+        step += 1
+    integ.generator.set_state(state)
+    integ.calls = before
+    return runs
+
+
+def fitted_calls(runs: list[tuple[int, Any, float, int]], target: float) -> int:
+    """N at which the fitted error law err = c N^b (least squares in log-log over the runs within
+    a factor 30 of ``target``, at least the last three) reaches ``target``, as a multiple of 16."""
+    pts = [(n, r.relative_error) for n, r, _, _ in runs if r.relative_error <= 30 * target]
+    pts = pts if len(pts) >= 3 else [(n, r.relative_error) for n, r, _, _ in runs[-3:]]
+    logn, loge = np.log([p[0] for p in pts]), np.log([p[1] for p in pts])
+    slope, icpt = np.polyfit(logn, loge, 1) if len(pts) >= 2 else (-0.5, loge[0] + 0.5 * logn[0])
+    slope = min(slope, -0.25)  # a flat or rising fit (noise) must not send N to infinity
+    n = math.exp((math.log(target) - icpt) / slope)
+    return 16 * max(1, math.ceil(min(n, 4 * runs[-1][0]) / 16))
+
+
+def fill_qmc(row: Row, found: dict[float, list[tuple[int, Any, float, int]]]) -> None:
+    """Calls to each target from its RQMC search (see ``qmc_search``): the calls spent before the
+    search (probe and training) plus the N of its last run (the fresh check, or the largest run
+    where the caps stopped the search), scaled by (error / target)^2 where that run's error is
+    above the target (the 1/sqrt(N) law, conservative for RQMC, whose error falls faster).
+    ``row.spread`` becomes the effective spread rel. error x sqrt(N) of the last run for the
+    tightest target (comparable with vegas's, which includes its stratification); the
+    independent-point spread stays in ``extra``. The 1e-3 check is the last 1e-3 run."""
+    row.extra["spread_iid"] = row.spread
+    row.extra["measured"], row.extra["qmc_runs"] = [], {}
+    for r, runs in found.items():
+        n, res, seconds, before = runs[-1]
+        key = f"{r:.0e}"
+        row.extra["qmc_runs"][key] = [(n, x.relative_error, x.pull(row.truth), b)
+                                      for n, x, _, b in runs]  # fmt: skip
+        reached = res.relative_error <= r
+        row.calls_needed[key] = before + math.ceil(n * max(1.0, (res.relative_error / r) ** 2))
+        if reached:
+            row.extra["measured"].append(key)
+        if r == TARGETS[0]:
+            row.verify_capped = not reached
+            fill_verify(row, res.integral, res.error, n, seconds)
+            row.extra["train_calls_1e-03"] = before
+        if r == min(found):
+            row.spread = res.relative_error * math.sqrt(n)
 
 
 # --------------------------------------------------------------------------- vegas
@@ -446,9 +561,10 @@ def results_table(rows: list[Row]) -> str:
             lines.append(f"{lead} {r.status} | | | | | | {_num(r.seconds, '.0f')} |")
             continue
         note = "" if r.train_note in ("budget", "plateau", "none") else f" ({r.train_note})"
+        measured = " (measured)" if "1e-04" in r.extra.get("measured", []) else ""
         lines.append(
             f"{lead} {human(r.train_calls)}{note} | {r.spread:.4g} | {cell_1e3(r)} | "
-            f"{human(r.calls_needed.get('1e-04'))} | {r.eff_plain:.4f} | "
+            f"{human(r.calls_needed.get('1e-04'))}{measured} | {r.eff_plain:.4f} | "
             f"{r.eff_bootstrap:.4f} | {r.seconds:.0f} |"
         )
     return "\n".join(lines)
@@ -508,7 +624,10 @@ def ratio_table(rows: list[Row]) -> str:
             if not all(x is not None and x > 1 for x in rc):
                 reasons.append(f"more calls than {p}")
             if p == "vegas" and not (re[1] is not None and re[1] >= 2):
-                reasons.append("bootstrap eff. < 2x vegas")
+                why = "bootstrap eff. < 2x vegas"
+                if peer.eff_bootstrap > 0.5:  # an efficiency cannot exceed 1
+                    why += f" (unreachable: 2 x {peer.eff_bootstrap:.2f} > 1)"
+                reasons.append(why)
         if not ok_hep:
             goal = "hepflows failed"
         else:
@@ -555,12 +674,22 @@ def main(argv: list[str] | None = None) -> None:
         "--grid-calls", type=int, default=None, help="hepflows points per grid iteration"
     )
     p.add_argument("--grid-alpha", type=float, default=None, help="hepflows grid damping")
+    p.add_argument(
+        "--loss", default="kl", choices=["kl", "variance", "exponential"], help="hepflows loss"
+    )
     p.add_argument("--batch", type=int, default=5000, help="hepflows points per training step")
     p.add_argument("--buffer", type=int, default=0, help="hepflows buffered steps per batch")
     p.add_argument(
         "--full-budget",
         action="store_true",
         help="hepflows trains until the budget is spent (as the peers) instead of to a plateau",
+    )
+    p.add_argument(
+        "--sampling",
+        choices=["qmc", "mc"],
+        default="qmc",
+        help="hepflows evaluation: scrambled Sobol' replicates (qmc, the library default; calls "
+        "to each target measured by doubling N) or independent points (mc, as session 4)",
     )
     p.add_argument("--madnis-batch", type=int, default=1024, help="MadNIS batch (its default)")
     p.add_argument("--chunk", type=int, default=50_000, help="points per sampling call")
@@ -647,7 +776,16 @@ def report(rows: list[Row], total: float) -> None:
         "\ncalls to r = training calls + (s/r)^2. The 1e-3 column is verified by running the "
         "frozen sampler for (s/1e-3)^2 calls (achieved relative error and pull in brackets; "
         '"cap" = the check was cut short at that many calls, so its error is larger). '
-        "**The 1e-4 column is extrapolated from s with the 1/sqrt(N) law, not measured.** "
+        "**The 1e-4 column is extrapolated from s with the 1/sqrt(N) law, not measured** "
+        "(except where it says measured). hepflows with --sampling qmc (scrambled Sobol' "
+        "replicates), per target r, as Integrator.run(precision=r) would: training for r stops "
+        "once (s/r)^2 <= calls spent (or at the budget); then N grows in sqrt(2) steps until "
+        "the RQMC error reaches r, N(r) is read off a log-log fit of error vs N, and a fresh "
+        "run at N(r) is the check (its error and pull are shown; where its error is above r, "
+        "or the caps stopped the search, the calls are scaled by (error/r)^2, conservative for "
+        "RQMC; 'cap' then marks the 1e-3 cell). The train-calls column is the training for "
+        "1e-4. hepflows's s is the effective spread rel. error x sqrt(N) of its last 1e-4 run, "
+        "like vegas's, which includes its stratification. "
         "Efficiencies: plain = mean(w)/max(w) over the sample; bootstrap = arXiv:2001.10028 "
         'median-of-maxima. A training note "time cap" means the wall-clock cap stopped '
         "training before the call budget."

@@ -165,6 +165,14 @@ def test_integrate_cli_json_and_events(tmp_path: Path, capsys: pytest.CaptureFix
     out = json.loads(capsys.readouterr().out)
     assert abs(out["pull"]) < 4 and out["calls"] >= 100000
     assert main([*grid, "--grid", "3", "--grid-alpha", "0"]) == 2
+    # a smooth integrand to a precision: the RQMC probe of the untrained sampler is enough
+    assert main(["integrate", "poly", "--dim", "6", "--precision", "1e-5", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["sampling"] == "qmc" and out["calls"] == 4096 and abs(out["pull"]) < 4
+    assert out["error"] / out["integral"] <= 1e-5
+    assert main([*grid, "--sampling", "mc", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["sampling"] == "mc" and out["chi2_dof"] is not None
     assert main(["integrate", "--list"]) == 0
     assert "ee_qqg" in capsys.readouterr().out
     bad = run("integrate", "annulus", "--dim", "3")

@@ -72,7 +72,7 @@ def test_integrator_with_grid_pretraining_is_normalised_unbiased_and_saved(
     assert integ.calls == 5 * 4000 and integ.grid_adapted == 5
     untrained = integ.integrate(20000, iterations=4)
     integ.train(20)
-    m = 400
+    m = 1000
     g = (torch.arange(m, dtype=torch.float64) + 0.5) / m
     with torch.no_grad():
         q = integ.log_prob(torch.cartesian_prod(g, g)).exp()

@@ -11,6 +11,7 @@ from scipy import stats
 from scipy.special import erf
 
 from hepflows.integrate import Integrator, write_events
+from hepflows.integrate.integrator import Plateau, training_pays_off
 from hepflows.io import InputError
 
 ALPHA = 0.2
@@ -25,13 +26,16 @@ def gauss_truth(d: int) -> float:
     return erf(1 / (2 * ALPHA)) ** d
 
 
-def test_two_sigma_intervals_cover_the_truth_at_the_stated_rate() -> None:
-    """20 seeds on gauss in 4D: the +-2 sigma interval must contain the truth in >= 17."""
+@pytest.mark.parametrize("sampling, iterations", [("mc", 5), ("qmc", 16)])
+def test_two_sigma_intervals_cover_the_truth_at_the_stated_rate(sampling, iterations) -> None:
+    """20 seeds on gauss in 4D: the +-2 sigma interval must contain the truth in >= 17, for
+    independent points and for scrambled Sobol' replicates (t with 15 dof: 94% expected)."""
     truth, covered = gauss_truth(4), 0
     for seed in range(20):
         integ = Integrator(gauss, 4, batch_size=1000, seed=seed)
         integ.train(15)
-        result = integ.integrate(20000, iterations=5)
+        result = integ.integrate(20000, iterations=iterations, sampling=sampling)
+        assert result.sampling == sampling
         covered += abs(result.integral - truth) <= 2 * result.error
         assert result.calls == 15 * 1000 + 20000
     assert covered >= 17
@@ -44,8 +48,11 @@ def test_uniform_sampler_is_unbiased_and_has_density_one() -> None:
     assert torch.allclose(
         integ.flow.log_prob(x), torch.zeros(1000, dtype=torch.float64), atol=1e-12
     )
-    estimates = np.array([integ.integrate(200, iterations=2).integral for _ in range(300)])
-    assert abs(estimates.mean() - 0.5) < 3 * estimates.std(ddof=1) / math.sqrt(300)
+    for sampling in ("mc", "qmc"):
+        estimates = np.array(
+            [integ.integrate(256, iterations=2, sampling=sampling).integral for _ in range(300)]
+        )
+        assert abs(estimates.mean() - 0.5) < 3 * estimates.std(ddof=1) / math.sqrt(300)
 
 
 def test_trained_sampler_integrates_to_one_and_learns_the_shape() -> None:
@@ -94,11 +101,15 @@ def test_buffered_training_reuses_samples() -> None:
     assert abs(r.pull(gauss_truth(4))) < 4
 
 
-def test_run_to_a_precision_and_numpy_integrands() -> None:
+@pytest.mark.parametrize("sampling", ["mc", "qmc"])
+def test_run_to_a_precision_and_numpy_integrands(sampling) -> None:
     integ = Integrator(lambda x: np.prod(2 * x, axis=1), 3, batch_size=1000, seed=7)  # NumPy f
-    result = integ.run(precision=3e-3, eval_batch=20000, max_calls=2_000_000)
+    result = integ.run(precision=3e-3, eval_batch=20000, max_calls=2_000_000, sampling=sampling)
     assert result.relative_error <= 3e-3 and abs(result.pull(1.0)) < 4
-    assert result.chi2_dof is not None and 0 <= result.q_value <= 1
+    if sampling == "mc":
+        assert result.chi2_dof is not None and 0 <= result.q_value <= 1
+    else:  # independent replicates, no per-batch error: no chi2, at least 10 replicates
+        assert result.chi2_dof is None and len(result.batch_estimates) >= 10
 
 
 @pytest.mark.parametrize(
@@ -131,3 +142,18 @@ def test_save_and_load(tmp_path: Path) -> None:
     x = torch.rand(10, 3, dtype=torch.float64)
     assert torch.allclose(integ.flow.log_prob(x), again.flow.log_prob(x))
     assert again.calls == integ.calls
+
+
+def test_training_stop_rules() -> None:
+    """Plateau: 3 rounds without a 2% gain on the best spread; pay-off: (s/r)^2 <= calls."""
+    rule = Plateau()
+    assert not any(rule(s) for s in (10.0, 9.0, 8.0))  # improving
+    assert [rule(s) for s in (7.95, 8.1, 7.9)] == [False, False, True]
+    assert training_pays_off(0.1, 1e-3, 10_000) and not training_pays_off(0.1, 1e-3, 9_999)
+
+
+def test_training_rounds_respect_the_budget() -> None:
+    integ = Integrator(gauss, 2, batch_size=100, seed=9)
+    spreads = list(integ.training_rounds(2_500, steps=10))
+    assert len(spreads) == 2 and integ.calls == 2_000 and len(integ.history) == 20
+    assert spreads[0] == np.median([h["relative_spread"] for h in integ.history[:10]])

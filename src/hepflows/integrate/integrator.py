@@ -6,19 +6,22 @@ starting from the uniform density (zero-initialised last layers). Training draws
 flow itself, optionally re-using stored (x, f(x), q(x)) for several steps (buffered training).
 
 How the final number is made: :meth:`Integrator.integrate` draws fresh points from the **frozen**
-flow and pools them: I = mean(f/q), sigma = std(f/q)/sqrt(n), an unbiased estimate for any q. The
-points are drawn in ``iterations`` equal batches whose estimates give chi^2/dof and Q as vegas
-reports them (a small Q flags a sampler that misses part of the integrand). The training steps'
-estimates are **not** combined into the result: weighting early, badly trained steps by their
-(under-estimated) inverse variances biases the result (the i-flow paper's Camel-16 ended at pull
--34). :meth:`Integrator.training_estimate` gives that combination for reference only.
+flow in ``iterations`` equal batches, an unbiased estimate for any q. With ``sampling="qmc"`` (the
+default) each batch maps a freshly scrambled Sobol' net through the flow (:mod:`.qmc`); the batches
+are independent replicates, I is their mean and sigma the spread of their means over sqrt(R). With
+``sampling="mc"`` the points are independent: I = mean(f/q), sigma = std(f/q)/sqrt(n), and the
+batches' estimates give chi^2/dof and Q as vegas reports them (a small Q flags a sampler that
+misses part of the integrand; RQMC batches have no error of their own, so no chi^2). The
+training steps' estimates are **not** combined into the result: weighting early, badly trained
+steps by their (under-estimated) inverse variances biases the result (the i-flow paper's Camel-16
+ended at pull -34). :meth:`Integrator.training_estimate` gives that combination for reference only.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -30,9 +33,11 @@ from tqdm.auto import tqdm
 from hepflows.flows import MAF, CouplingFlow, Flow
 from hepflows.integrate.grid import VegasGrid
 from hepflows.integrate.losses import LOSSES, nis_loss
+from hepflows.integrate.qmc import check_sampling, replicate_estimate, scrambled_sobol
 from hepflows.io import InputError, atomic_path, read_json, write_json
 
 Function = Callable[[Any], Any]
+PROBE_CALLS = 16 * 256  # RQMC probe of an untrained sampler: 16 replicates of 256 points
 
 
 @dataclasses.dataclass(frozen=True)
@@ -43,9 +48,10 @@ class IntegrationResult:
     error: float
     calls: int  # integrand calls in total (training included)
     evaluation_calls: int  # calls of the final, frozen-sampler estimate
-    chi2_dof: float | None  # across the evaluation batches
+    chi2_dof: float | None  # across the evaluation batches (independent points only)
     q_value: float | None
-    batch_estimates: list[tuple[float, float]]
+    batch_estimates: list[tuple[float, float]]  # (estimate, error); error NaN for RQMC batches
+    sampling: str = "mc"  # "qmc": scrambled Sobol' replicates; "mc": independent points
 
     @property
     def relative_error(self) -> float:
@@ -255,9 +261,18 @@ class Integrator:
         values = np.array([h["estimate"] for h in rows])
         return float((weights * values).sum() / weights.sum()), float(weights.sum() ** -0.5)
 
-    def _draw(self, n: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-        """``n`` points of the sampler: x, log q(x), the flow's y and log|dx/dy| of the grid."""
-        y, log_q_y = self.flow.sample_and_log_prob(n, generator=self.generator)
+    def _draw(
+        self, n: int, sampling: str = "mc"
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``n`` points of the sampler: x, log q(x), the flow's y and log|dx/dy| of the grid.
+        ``sampling="qmc"`` maps one scrambled Sobol' net through the flow instead of independent
+        uniform latent points (the flow's base is uniform on the unit cube, log density 0)."""
+        if sampling == "qmc":
+            z = scrambled_sobol(n, self.dim, self.generator, self.device, torch.float64)
+            y, log_det = self.flow.to_data(z)
+            log_q_y = self.flow.base.log_prob(z) - log_det
+        else:
+            y, log_q_y = self.flow.sample_and_log_prob(n, generator=self.generator)
         if self.grid is None:
             return y, log_q_y, y, torch.zeros_like(log_q_y)
         x, log_jac = self.grid.to_x(y)
@@ -296,25 +311,30 @@ class Integrator:
 
     # -- integration ---------------------------------------------------------------------------
     @torch.no_grad()
-    def sample(self, n: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """``n`` points from the frozen sampler: (x, f(x), q(x)); weights are f/q."""
-        x, log_q, _, _ = self._draw(n)
+    def sample(
+        self, n: int, sampling: str = "mc"
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``n`` points from the frozen sampler: (x, f(x), q(x)); weights are f/q. ``sampling``
+        "mc" draws independent points, "qmc" one scrambled Sobol' net (unbiased, correlated)."""
+        x, log_q, _, _ = self._draw(n, check_sampling(sampling))
         return x, self.evaluate(x), torch.exp(log_q)
 
-    def integrate(self, n: int, iterations: int = 10) -> IntegrationResult:
-        """Estimate the integral from ``n`` fresh points of the frozen sampler (see module doc)."""
-        if n < 2 * iterations:
+    def _weights(self, n: int, sampling: str) -> np.ndarray:
+        x, fx, q = self.sample(n, sampling)
+        return (fx / q).cpu().numpy()
+
+    def integrate(self, n: int, iterations: int = 16, sampling: str = "qmc") -> IntegrationResult:
+        """Estimate the integral from ``n`` fresh points of the frozen sampler, drawn in
+        ``iterations`` batches: independent scrambled Sobol' replicates (``"qmc"``, the default)
+        or independent points (``"mc"``); see the module doc."""
+        check_sampling(sampling)
+        if iterations < 2 or n < 2 * iterations:
             raise InputError(
-                f"need at least 2 points per iteration, got n={n}, iterations={iterations}"
+                f"need at least 2 iterations of 2 points, got n={n}, iterations={iterations}"
             )
         sizes = [n // iterations + (1 if i < n % iterations else 0) for i in range(iterations)]
-        weights, batches = [], []
-        for size in sizes:
-            x, fx, q = self.sample(size)
-            w = (fx / q).cpu().numpy()
-            weights.append(w)
-            batches.append((float(w.mean()), float(w.std(ddof=1) / math.sqrt(size))))
-        return _pooled_result(np.concatenate(weights), batches, self.calls, n)
+        weights = [self._weights(size, sampling) for size in sizes]
+        return _pooled_result(weights, self.calls, sampling)
 
     def run(
         self,
@@ -323,38 +343,49 @@ class Integrator:
         train_fraction: float = 0.5,
         eval_batch: int = 100_000,
         max_calls: int = 50_000_000,
+        sampling: str = "qmc",
         progress: bool = False,
     ) -> IntegrationResult:
         """One call: train, then evaluate until a call budget or a relative precision is met.
 
         With ``calls``: ``train_fraction`` of the budget trains (stopping early once the weight
-        spread stops improving), the rest evaluates. With ``precision``: training as above on
-        half of ``max_calls`` at most, then evaluation batches until the pooled relative error
-        reaches ``precision`` (or ``max_calls`` is spent).
+        spread stops improving), the rest evaluates in 16 batches. With ``precision``: training
+        as above on half of ``max_calls`` at most, then evaluation batches until the pooled
+        relative error reaches ``precision`` (or ``max_calls`` is spent); with qmc an untrained
+        sampler is first probed with ``PROBE_CALLS`` calls, and training is skipped when that
+        already reaches ``precision`` (a smooth integrand). Batches are sized for
+        about 10 (mc) or 40 (qmc, whose error usually falls faster) to the target from the
+        trained spread; qmc stops no earlier than 10 replicates, so that its error is trustworthy.
         """
+        check_sampling(sampling)
         if (calls is None) == (precision is None):
             raise InputError("give exactly one of calls or precision")
         if calls is not None:
             self._train_until_plateau(int(calls * train_fraction), progress)
-            return self.integrate(max(calls - self.calls, 20), iterations=10)
+            return self.integrate(max(calls - self.calls, 32), iterations=16, sampling=sampling)
         if not 0 < precision < 1:
             raise InputError(f"precision must be a relative error in (0, 1), got {precision}")
+        if sampling == "qmc" and not self.history:
+            # Smooth integrands (poly) need no training at all: RQMC on the untrained sampler
+            # may already be precise enough, for a fraction of one training round's calls.
+            probe = self.integrate(PROBE_CALLS, iterations=16, sampling="qmc")
+            if progress:
+                print(f"  untrained sampler: relative error {probe.relative_error:.2e} "
+                      f"from {PROBE_CALLS} calls")  # fmt: skip
+            if probe.relative_error <= precision:
+                return probe
         spread = self._train_until_plateau(int(max_calls * train_fraction), progress, precision)
-        # Size the evaluation batches from the trained spread: about 10 batches to the target.
-        batch = int(min(eval_batch, max(1000, (spread / precision) ** 2 / 10)))
+        share, least = (10, 2) if sampling == "mc" else (40, 10)
+        batch = int(min(eval_batch, max(1024, (spread / precision) ** 2 / share)))
+        if sampling == "qmc":  # a power of two keeps the Sobol' net balanced
+            batch = 2 ** round(math.log2(batch))
         weights: list[np.ndarray] = []
-        batches: list[tuple[float, float]] = []
         while True:
-            x, fx, q = self.sample(batch)
-            w = (fx / q).cpu().numpy()
-            weights.append(w)
-            batches.append((float(w.mean()), float(w.std(ddof=1) / math.sqrt(len(w)))))
-            result = _pooled_result(
-                np.concatenate(weights), batches, self.calls, batch * len(weights)
-            )
-            if len(batches) >= 2 and (
-                result.relative_error <= precision or self.calls >= max_calls
-            ):
+            weights.append(self._weights(batch, sampling))
+            if len(weights) < least:
+                continue
+            result = _pooled_result(weights, self.calls, sampling)
+            if result.relative_error <= precision or self.calls >= max_calls:
                 return result
 
     def _train_until_plateau(
@@ -366,23 +397,27 @@ class Integrator:
         needs, is no more than the calls training has spent: more training would not pay.
         Returns the last measured spread.
         """
-        self.pretrain_grid(progress)
-        best, stale, spread = math.inf, 0, math.inf
-        while self.calls + 10 * self.batch_size <= budget:
-            self.train(10, progress=False)
-            spread = float(np.median([h["relative_spread"] for h in self.history[-10:]]))
+        plateau, spread = Plateau(), math.inf
+        for spread in self.training_rounds(budget, progress=progress):
             if progress:
                 print(f"  trained {len(self.history)} steps, {self.calls} calls, "
                       f"weight spread {spread:.4f}")  # fmt: skip
-            if precision is not None and (spread / precision) ** 2 <= self.calls:
+            if precision is not None and training_pays_off(spread, precision, self.calls):
                 break
-            if spread < 0.98 * best:
-                best, stale = spread, 0
-            else:
-                stale += 1
-                if stale >= 3:
-                    break
+            if plateau(spread):
+                break
         return spread
+
+    def training_rounds(
+        self, budget: int, steps: int = 10, progress: bool = False
+    ) -> Iterator[float]:
+        """Train in rounds of ``steps`` steps (after any pending VEGAS pre-training) while the
+        next round fits in ``budget`` calls; yield each round's median relative weight spread.
+        The caller decides when to stop (plateau, pay-off, or the whole budget)."""
+        self.pretrain_grid(progress)
+        while self.calls + steps * self.batch_size <= budget:
+            self.train(steps)
+            yield float(np.median([h["relative_spread"] for h in self.history[-steps:]]))
 
     # -- unweighting ---------------------------------------------------------------------------
     def unweight(
@@ -451,6 +486,29 @@ class Integrator:
         return new
 
 
+class Plateau:
+    """Stop rule for training rounds: true once the weight spread has not improved on its best by
+    more than ``gain`` (2%) for ``patience`` (3) rounds in a row."""
+
+    def __init__(self, gain: float = 0.02, patience: int = 3) -> None:
+        self.gain, self.patience = gain, patience
+        self.best, self.stale = math.inf, 0
+
+    def __call__(self, spread: float) -> bool:
+        if spread < (1 - self.gain) * self.best:
+            self.best, self.stale = spread, 0
+        else:
+            self.stale += 1
+        return self.stale >= self.patience
+
+
+def training_pays_off(spread: float, precision: float, calls: int) -> bool:
+    """More training no longer pays once (s/r)^2, the independent-point evaluation calls a
+    sampler of weight spread s needs for a relative error r, is no more than the ``calls`` already
+    spent (RQMC usually needs fewer, so the rule errs on the side of training)."""
+    return (spread / precision) ** 2 <= calls
+
+
 def grid_options(
     iterations: int | None, calls: int | None = None, alpha: float | None = None
 ) -> dict[str, Any]:
@@ -493,9 +551,17 @@ def make_sampler(
     )
 
 
-def _pooled_result(
-    w: np.ndarray, batches: list[tuple[float, float]], calls: int, evaluation_calls: int
-) -> IntegrationResult:
+def _pooled_result(weights: list[np.ndarray], calls: int, sampling: str) -> IntegrationResult:
+    """Pool evaluation batches of weights f/q: all points together (mc; chi^2 and Q across the
+    batches) or the batches as independent RQMC replicates (qmc; see :mod:`.qmc`)."""
+    n = sum(len(w) for w in weights)
+    if sampling == "qmc":
+        means = np.array([w.mean() for w in weights])
+        integral, error = replicate_estimate(means, np.array([len(w) for w in weights]))
+        batches = [(float(m), math.nan) for m in means]
+        return IntegrationResult(integral, error, calls, n, None, None, batches, "qmc")
+    batches = [(float(w.mean()), float(w.std(ddof=1) / math.sqrt(len(w)))) for w in weights]
+    w = np.concatenate(weights)
     integral = float(w.mean())
     error = float(w.std(ddof=1) / math.sqrt(len(w)))
     chi2_dof = q_value = None
@@ -506,7 +572,7 @@ def _pooled_result(
             chi2 = float(np.sum(((values - integral) / errors) ** 2))
             dof = len(batches) - 1
             chi2_dof, q_value = chi2 / dof, float(stats.chi2.sf(chi2, dof))
-    return IntegrationResult(integral, error, calls, evaluation_calls, chi2_dof, q_value, batches)
+    return IntegrationResult(integral, error, calls, n, chi2_dof, q_value, batches, "mc")
 
 
 def bootstrap_efficiency(
