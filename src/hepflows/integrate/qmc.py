@@ -3,9 +3,10 @@
 The flow sampler maps a uniform latent point z in [0, 1)^d to x with weight w(z) = f(x)/q(x), so
 I = integral of w over the latent unit cube. A trained flow makes w nearly flat and smooth, which
 is where low-discrepancy points beat independent ones: the error of a scrambled Sobol' net falls
-faster than 1/sqrt(n) for smooth w, and never far slower than plain Monte Carlo (Owen, "Scrambled
-net variance for integrals of smooth functions", Ann. Stat. 25 (1997) 1541). This is the flow
-analogue of vegas's stratified sampling.
+faster than 1/sqrt(n) for smooth w (Owen, "Scrambled net variance for integrals of smooth
+functions", Ann. Stat. 25 (1997) 1541), and for any square-integrable w its variance is o(1/n).
+Heavy-tailed weights gain little (camel in 16 dimensions: nothing, docs/benchmarks.md). This is
+the flow analogue of vegas's stratified sampling.
 
 Each scrambling is an independent random replicate whose estimate is unbiased, so R replicates
 give an unbiased mean and an honest error: the standard deviation of the R replicate means over
