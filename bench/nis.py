@@ -267,7 +267,7 @@ def run_hepflows(ig: Integrand, row: Row, cfg: argparse.Namespace) -> None:
         del integ.train
     row.train_seconds = time.perf_counter() - t0 - searched
     row.train_calls = integ.calls
-    for r in pending:  # targets that training never paid off for: search after all of it
+    for r in pending if qmc else []:  # targets training never paid off for: search after it
         found[r] = qmc_search(integ, r, cfg)
 
     # relative weight spread on fresh points
