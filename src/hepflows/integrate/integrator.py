@@ -319,9 +319,11 @@ class Integrator:
         x, log_q, _, _ = self._draw(n, check_sampling(sampling))
         return x, self.evaluate(x), torch.exp(log_q)
 
+    @torch.no_grad()
     def _weights(self, n: int, sampling: str) -> np.ndarray:
-        x, fx, q = self.sample(n, sampling)
-        return (fx / q).cpu().numpy()
+        """Weights f/q of ``n`` fresh points (``sampling`` already checked by the caller)."""
+        x, log_q, _, _ = self._draw(n, sampling)
+        return (self.evaluate(x) / torch.exp(log_q)).cpu().numpy()
 
     def integrate(self, n: int, iterations: int = 16, sampling: str = "qmc") -> IntegrationResult:
         """Estimate the integral from ``n`` fresh points of the frozen sampler, drawn in
