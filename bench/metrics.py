@@ -98,7 +98,9 @@ def main() -> None:
             x_gen = F.classifier_inputs(g, e_gen, s_gen, mode)
             for preset in args.presets:
                 t0 = time.perf_counter()
-                r = classifier_test(x_ref, x_gen, preset, seed=0)
+                r = classifier_test(
+                    x_ref, x_gen, preset, seed=0, blocks=F.classifier_blocks(g, mode)
+                )
                 print(
                     f"| {mode:6s} | {preset:9s} | {r.auc.value:.4f} +- {r.auc.error:.4f} | "
                     f"{r.best_epoch:10d} | {time.perf_counter() - t0:7.1f} |",

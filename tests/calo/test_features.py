@@ -11,6 +11,7 @@ from hepflows.calo.features import (
     CALOGAN_LOG_FLOOR_MEV,
     apply_threshold,
     binned_layers,
+    classifier_blocks,
     classifier_inputs,
     feature_edges,
     fpd_features,
@@ -195,6 +196,10 @@ def test_classifier_input_dimensions(name: str, high_dim: int) -> None:
         np.testing.assert_allclose(x[:, 0], np.log10(incident))
     fpd = fpd_features(g, incident, showers)
     np.testing.assert_allclose(fpd, classifier_inputs(g, incident, showers, "cls-high")[:, 1:])
+    low = classifier_inputs(g, incident, showers, "low")
+    (voxels,) = classifier_blocks(g, "cls-low")
+    np.testing.assert_allclose(low[:, voxels], showers / incident[:, None])
+    assert classifier_blocks(g, "low-normed") == (voxels,) and classifier_blocks(g, "high") == ()
 
 
 def test_low_and_low_normed_values() -> None:

@@ -1,5 +1,7 @@
 """The DNN classifier test: 0.5 for identical distributions, near 1 for separable ones."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 from scipy import stats
@@ -39,6 +41,25 @@ def test_conditions_are_used_and_repeats_give_a_spread() -> None:
     assert seeing.auc.error is not None and seeing.auc.error >= 0
 
 
+def test_block_scaling_makes_the_auc_independent_of_the_block_unit() -> None:
+    """Inputs in a tiny unit train a small network too slowly; rescaled to a fixed RMS per
+    block, any unit gives the same inputs and the same AUC."""
+    rng = np.random.default_rng(4)
+    a = np.abs(rng.normal(size=(3000, 6)))
+    b = np.abs(rng.normal(size=(3000, 6))) * np.array([1, 2.0, 1, 1, 1, 1])
+    a[:, 0] = b[:, 0] = rng.uniform(0, 1, 3000)  # a column outside the block, left as is
+    raw = ClassifierPreset((32, 32), epochs=6, lr=3e-3, batch_size=200, standardise=False)
+    scaled = dataclasses.replace(raw, block_rms=1.0)
+    block = (slice(1, 6),)
+    unit, large_unit = np.array([1.0] + [1e-3] * 5), np.array([1.0] + [1e3] * 5)
+    tiny = classifier_test(a * unit, b * unit, scaled, seed=5, blocks=block)
+    large = classifier_test(a * large_unit, b * large_unit, scaled, seed=5, blocks=block)
+    assert tiny.auc.value == pytest.approx(large.auc.value, abs=1e-6)
+    assert tiny.auc.value > 0.6
+    unscaled = classifier_test(a * unit, b * unit, raw, seed=5, blocks=block)  # no block_rms
+    assert unscaled.auc.value < tiny.auc.value - 0.05
+
+
 def test_hanley_mcneil_error_matches_the_known_value() -> None:
     # AUC 0.5 with 100 + 100: Var = (0.25 + 99 (1/3 - 1/4) * 2) / 1e4
     assert hanley_mcneil_error(0.5, 100, 100) == pytest.approx(((0.25 + 2 * 99 / 12) / 1e4) ** 0.5)
@@ -51,3 +72,5 @@ def test_bad_inputs() -> None:
         classifier_test(np.full((50, 2), np.nan), np.zeros((50, 2)), TINY)
     with pytest.raises(InputError, match="3 inputs, generated 2"):
         classifier_test(np.zeros((50, 3)), np.zeros((50, 2)), TINY)
+    with pytest.raises(InputError, match="column block"):
+        classifier_test(np.zeros((50, 3)), np.zeros((50, 3)), TINY, blocks=(slice(3, 5),))

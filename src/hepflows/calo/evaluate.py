@@ -132,7 +132,8 @@ def evaluate_calo(
         x_ref = F.classifier_inputs(g, e_ref, s_ref, mode)
         x_gen = F.classifier_inputs(g, e_gen, s_gen, mode)
         classifiers[mode] = classifier_test(
-            x_ref, x_gen, preset, seed=seed, device=device, progress=progress
+            x_ref, x_gen, preset, seed=seed, device=device, progress=progress,
+            blocks=F.classifier_blocks(g, mode),
         )
     f_ref, f_gen = F.fpd_features(g, e_ref, s_ref), F.fpd_features(g, e_gen, s_gen)
     fpd_value = fpd(f_ref, f_gen, n_min=10_000, n_max=50_000, seed=42)

@@ -44,6 +44,7 @@ __all__ = [
     "CLASSIFIER_MODES",
     "apply_threshold",
     "binned_layers",
+    "classifier_blocks",
     "classifier_inputs",
     "feature_edges",
     "fpd_features",
@@ -355,6 +356,16 @@ def _high_columns(
     return columns
 
 
+def _mode_key(mode: str) -> str:
+    """A classifier mode without its optional ``cls-`` prefix, checked."""
+    key = mode[4:] if isinstance(mode, str) and mode.startswith("cls-") else mode
+    if key not in CLASSIFIER_MODES:
+        raise InputError(
+            f"unknown classifier mode {mode!r}; expected one of {', '.join(CLASSIFIER_MODES)}"
+        )
+    return key
+
+
 def classifier_inputs(
     geometry: Geometry | str, incident_mev: np.ndarray, showers_mev: np.ndarray, mode: str
 ) -> np.ndarray:
@@ -374,11 +385,7 @@ def classifier_inputs(
       d = 30 (DS1 photons), 46 (DS1 pions), 362 (DS2/3), 26 (CaloGAN).
     """
     geometry = _geometry(geometry)
-    key = mode[4:] if isinstance(mode, str) and mode.startswith("cls-") else mode
-    if key not in CLASSIFIER_MODES:
-        raise InputError(
-            f"unknown classifier mode {mode!r}; expected one of {', '.join(CLASSIFIER_MODES)}"
-        )
+    key = _mode_key(mode)
     incident, showers = _check_inputs(geometry, incident_mev, showers_mev)
     log_incident = np.log10(incident)
     if key == "high":
@@ -399,6 +406,15 @@ def classifier_inputs(
         )
         out[:, 1 + n_vox + k] = np.log10(e_layer + _EPS_LOG)
     return out
+
+
+def classifier_blocks(geometry: Geometry | str, mode: str) -> tuple[slice, ...]:
+    """Column ranges of :func:`classifier_inputs` that hold one quantity in one unit: the voxel
+    fractions of ``"low"`` and ``"low-normed"``; none for ``"high"``. The ``fast`` classifier
+    preset rescales each range by one number (``metrics.classifier.classifier_test``)."""
+    geometry = _geometry(geometry)
+    key = _mode_key(mode)
+    return () if key == "high" else (slice(1, 1 + geometry.n_voxels),)
 
 
 def fpd_features(
