@@ -4,7 +4,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from hepflows.flows.conditioners import MADE, MaskedLinear
+from hepflows.flows.conditioners import MADE, MaskedLinear, hidden_degrees
 
 
 @pytest.mark.parametrize("groups", [1, 3, 8])
@@ -33,10 +33,12 @@ def test_grouped_masked_linear_equals_dense_masked_product(groups: int, kind: st
         assert not torch.allclose(layer(x), expected, atol=1e-6)
 
 
-@pytest.mark.parametrize("hidden", [(20,), (16, 24)])
-def test_made_parameters_of_feature_i_depend_only_on_earlier_features(hidden) -> None:
+@pytest.mark.parametrize("hidden", [(20,), (16, 24), (4,), (3, 5)])
+@pytest.mark.parametrize("degrees", ["spread", "prefix"])
+def test_made_parameters_of_feature_i_depend_only_on_earlier_features(hidden, degrees) -> None:
     d, p = 6, 5
-    made = MADE(d, p, hidden, context=2, groups=3).double()
+    # silu: no dead units, so every allowed connection shows in the Jacobian
+    made = MADE(d, p, hidden, context=2, activation="silu", groups=3, degrees=degrees).double()
     x = torch.randn(1, d, dtype=torch.float64)
     c = torch.randn(1, 2, dtype=torch.float64)
     jac = torch.autograd.functional.jacobian(lambda v: made(v, c), x).reshape(p, d, d)
@@ -46,6 +48,28 @@ def test_made_parameters_of_feature_i_depend_only_on_earlier_features(hidden) ->
     assert torch.any(jac[:, ~upper] != 0)  # and the allowed connections exist
     jc = torch.autograd.functional.jacobian(lambda v: made(x, v), c)
     assert torch.all(jc.reshape(p, d, 2).abs().sum(-1) > 0)  # every feature sees the context
+
+
+def test_hidden_degrees_layouts() -> None:
+    wide = hidden_degrees(13, 5)  # width >= D: both layouts, each degree 2 or 3 times
+    assert torch.equal(wide, hidden_degrees(13, 5, "prefix"))
+    assert torch.bincount(wide, minlength=5).tolist() == [3, 3, 3, 2, 2]
+    assert hidden_degrees(4, 10, "prefix").tolist() == [0, 1, 2, 3]
+    assert hidden_degrees(4, 10).tolist() == [0, 2, 5, 7]  # spread over 0..D-1
+    with pytest.raises(ValueError, match="unknown MADE degrees"):
+        hidden_degrees(4, 10, "random")
+
+
+def test_spread_degrees_let_late_features_see_late_inputs() -> None:
+    """A MADE narrower than D: with ``prefix`` the last feature sees only the first ``width``
+    inputs; with ``spread`` it sees inputs up to D - 1 - D / width."""
+    d, width = 40, 8
+    x = torch.randn(1, d, dtype=torch.float64)
+    for degrees, last_seen in (("prefix", width - 2), ("spread", d - d // width - 1)):
+        made = MADE(d, 1, (width,), activation="silu", degrees=degrees).double()
+        jac = torch.autograd.functional.jacobian(made, x).reshape(d, d)
+        seen = torch.nonzero(jac[-1]).flatten()
+        assert int(seen.max()) == last_seen, degrees
 
 
 def test_bfloat16_matmuls_only_without_gradients_and_close_to_float32() -> None:

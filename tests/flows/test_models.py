@@ -141,6 +141,16 @@ def test_config_rebuilds_the_same_architecture(cls) -> None:
     assert torch.equal(flow.log_prob(x, c), clone.log_prob(x, c))
 
 
+def test_models_saved_without_degrees_are_rebuilt_with_their_prefix_layout() -> None:
+    flow = MAF(12, 1, blocks=2, hidden=(5,), seed=2, degrees="prefix").double()
+    legacy = {k: v for k, v in flow.config.items() if k != "degrees"}
+    clone = build_flow(legacy).double()
+    clone.load_state_dict(flow.state_dict())
+    x, c = torch.randn(8, 12, dtype=torch.float64), torch.randn(8, 1, dtype=torch.float64)
+    assert torch.equal(flow.log_prob(x, c), clone.log_prob(x, c))
+    assert MAF(12, 1, hidden=(5,)).config["degrees"] == "spread"  # new models
+
+
 def test_bad_inputs_raise_clear_errors() -> None:
     flow = make(MAF, "spline", context=2)
     with pytest.raises(ValueError, match="expected"):
@@ -177,9 +187,11 @@ def test_seed_fixes_the_initial_weights_without_touching_global_rng() -> None:
 
 @pytest.mark.parametrize("cls", [MAF, IAF])
 @pytest.mark.parametrize("hidden", [(24,), (5, 13), (40, 17, 30)])
-def test_stepwise_inversion_matches_full_passes(cls, hidden) -> None:
+@pytest.mark.parametrize("degrees", ["spread", "prefix"])
+def test_stepwise_inversion_matches_full_passes(cls, hidden, degrees) -> None:
     """The one-unit-at-a-time slow direction equals D full network passes (widths < D too)."""
-    flow = cls(9, 2, blocks=2, hidden=hidden, permutation="random", seed=5).double().eval()
+    flow = cls(9, 2, blocks=2, hidden=hidden, permutation="random", seed=5, degrees=degrees)
+    flow = flow.double().eval()
     with torch.no_grad():
         for p in flow.parameters():
             p.mul_(1.5)

@@ -211,14 +211,39 @@ class MADEOutput(nn.Module):
         return self.bias
 
 
+def hidden_degrees(width: int, features: int, degrees: str = "spread") -> Tensor:
+    """Sorted degrees (in 0..D-1) of a MADE hidden layer of ``width`` units for D ``features``.
+
+    A unit of degree d sees inputs 0..d-1 (degree 0: only the context). With ``width >= D`` both
+    layouts give every degree ``width // D`` or one more unit (D in turn). Narrower layers differ:
+
+    - ``"spread"``: degrees spread evenly over 0..D-1 (``floor(j D / width)``), so every feature
+      conditions on its whole prefix, at a granularity of D / width features;
+    - ``"prefix"``: degrees 0..width-1, so features beyond the width condition only on the first
+      ``width`` inputs. Models saved before ``degrees`` existed use it. For CaloFlow's flow II
+      (layers in order, permutations within layers) it left the voxels of CaloGAN's layers 1 and 2
+      conditioned on layer 0 alone in every block.
+    """
+    if degrees not in MADE_DEGREES:
+        raise ValueError(f"unknown MADE degrees {degrees!r}; expected one of {MADE_DEGREES}")
+    j = torch.arange(width)
+    if width >= features or degrees == "prefix":
+        return torch.sort(j % features).values
+    return torch.div(j * features, width, rounding_mode="floor")
+
+
+#: Layouts of :func:`hidden_degrees`.
+MADE_DEGREES = ("spread", "prefix")
+
+
 class MADE(nn.Module):
     """Masked autoencoder: ``(N, D)`` inputs (+ ``(N, C)`` context) -> ``(N, P, D)`` parameters.
 
-    Input i has degree i + 1; hidden units get degrees 0..D-1 in turn (degree 0 units see only the
-    context) and connect to inputs of degree <= theirs; output parameters of feature i connect to
-    hidden units of degree < i + 1. So the parameters of feature i depend on features 0..i-1 only.
-    Hidden units are kept sorted by degree, which makes every mask a staircase that
-    :class:`MaskedLinear` multiplies in ``groups`` blocks, skipping the zero half.
+    Input i has degree i + 1; hidden units get degrees in 0..D-1 (:func:`hidden_degrees`; degree
+    0 units see only the context) and connect to inputs of degree <= theirs; output parameters of
+    feature i connect to hidden units of degree < i + 1. So the parameters of feature i depend on
+    features 0..i-1 only. Hidden units are kept sorted by degree, which makes every mask a
+    staircase that :class:`MaskedLinear` multiplies in ``groups`` blocks, skipping the zero half.
     """
 
     def __init__(
@@ -231,6 +256,7 @@ class MADE(nn.Module):
         dropout: float = 0.0,
         zero_init: bool = False,
         groups: int = 8,
+        degrees: str = "spread",
     ) -> None:
         super().__init__()
         if not hidden:
@@ -239,8 +265,9 @@ class MADE(nn.Module):
         in_degree = torch.arange(1, features + 1)
         layers: list[nn.Module] = []
         previous = in_degree
-        for width in hidden:
-            degree = torch.sort(torch.arange(width) % features).values  # sorted: staircase masks
+        #: Sorted degrees of each hidden layer (sorted: staircase masks).
+        self.hidden_degrees = [hidden_degrees(width, features, degrees) for width in hidden]
+        for degree in self.hidden_degrees:
             layers.append(MaskedLinear(degree[:, None] >= previous[None, :], groups=groups))
             previous = degree
         self.hidden_layers = nn.ModuleList(layers)
@@ -289,10 +316,10 @@ class MADEStepper:
             for layer in made.hidden_layers
         ]
         # end[l][i]: hidden units of layer l with degree <= i are [0, end[l][i]).
-        self.end = []
-        for w, _ in self.weights:
-            degree = torch.sort(torch.arange(w.shape[0]) % d).values
-            self.end.append(torch.searchsorted(degree, torch.arange(d), right=True).tolist())
+        self.end = [
+            torch.searchsorted(degree, torch.arange(d), right=True).tolist()
+            for degree in made.hidden_degrees
+        ]
         out_w = made.output_layer.dense_weight().detach()
         out_b = made.output_layer.dense_bias().detach()
         self.out_w = out_w.view(made.num_params, d, -1)  # (P, D, H_last), bins-major rows

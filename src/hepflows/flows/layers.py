@@ -69,14 +69,16 @@ class _Autoregressive(Bijection):
         activation: str = "relu",
         dropout: float = 0.0,
         zero_init: bool = False,
+        degrees: str = "spread",
     ) -> None:
         super().__init__()
         self.features = features
         self.transform = transform
         self.params_per_row = features * transform.num_params
         self.conditioner = MADE(
-            features, transform.num_params, hidden, context, activation, dropout, zero_init
-        )
+            features, transform.num_params, hidden, context, activation, dropout, zero_init,
+            degrees=degrees,
+        )  # fmt: skip
 
     def _one_pass(
         self, inputs: Tensor, conditioned_on: Tensor, context: Tensor | None, inverse: bool

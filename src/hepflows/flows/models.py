@@ -301,6 +301,7 @@ class _AutoregressiveFlow(Flow):
         dropout: float = 0.0,
         zero_init: bool = False,
         bin_scale: float = 1.0,
+        degrees: str = "spread",
     ) -> None:
         if blocks < 1:
             raise ValueError(f"blocks must be >= 1, got {blocks}")
@@ -309,7 +310,7 @@ class _AutoregressiveFlow(Flow):
             block_permutations(features, blocks, permutation, seed),
             lambda _: self.layer_class(
                 features, make_transform(transform, bins, bound, bin_scale), hidden, context,
-                activation, dropout, zero_init,
+                activation, dropout, zero_init, degrees,
             ),
             seed,
         )  # fmt: skip
@@ -334,6 +335,9 @@ class MAF(_AutoregressiveFlow):
         activation, dropout: of the MADE hidden layers.
         zero_init: zero the MADE output layers so that the untrained flow is the identity.
         bin_scale: factor on the spline's raw bin widths and heights (see :class:`RQSpline`).
+        degrees: hidden-unit degrees of MADE layers narrower than D, ``spread`` or ``prefix``
+            (:func:`~hepflows.flows.conditioners.hidden_degrees`; saved models without the key
+            are rebuilt with ``prefix``, their layout).
     """
 
     layer_class = MaskedAutoregressive
@@ -428,4 +432,6 @@ def build_flow(config: dict[str, Any]) -> Flow:
     name = cfg.pop("model", None)
     if name not in MODELS:
         raise ValueError(f"unknown flow model {name!r}; expected one of {sorted(MODELS)}")
+    if name in ("MAF", "IAF"):
+        cfg.setdefault("degrees", "prefix")  # saved before the option: the layout they used
     return MODELS[name](**cfg)
