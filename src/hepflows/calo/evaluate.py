@@ -131,9 +131,9 @@ def evaluate_calo(
     for mode in classifier_modes:
         x_ref = F.classifier_inputs(g, e_ref, s_ref, mode)
         x_gen = F.classifier_inputs(g, e_gen, s_gen, mode)
+        blocks = F.classifier_blocks(g, mode)
         classifiers[mode] = classifier_test(
-            x_ref, x_gen, preset, seed=seed, device=device, progress=progress,
-            blocks=F.classifier_blocks(g, mode),
+            x_ref, x_gen, preset, seed=seed, device=device, progress=progress, blocks=blocks
         )
     f_ref, f_gen = F.fpd_features(g, e_ref, s_ref), F.fpd_features(g, e_gen, s_gen)
     fpd_value = fpd(f_ref, f_gen, n_min=10_000, n_max=50_000, seed=42)

@@ -211,6 +211,10 @@ class MADEOutput(nn.Module):
         return self.bias
 
 
+#: Layouts of :func:`hidden_degrees`.
+MADE_DEGREES = ("spread", "prefix")
+
+
 def hidden_degrees(width: int, features: int, degrees: str = "spread") -> Tensor:
     """Sorted degrees (in 0..D-1) of a MADE hidden layer of ``width`` units for D ``features``.
 
@@ -230,10 +234,6 @@ def hidden_degrees(width: int, features: int, degrees: str = "spread") -> Tensor
     if width >= features or degrees == "prefix":
         return torch.sort(j % features).values
     return torch.div(j * features, width, rounding_mode="floor")
-
-
-#: Layouts of :func:`hidden_degrees`.
-MADE_DEGREES = ("spread", "prefix")
 
 
 class MADE(nn.Module):
