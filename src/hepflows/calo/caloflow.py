@@ -155,7 +155,7 @@ def build_teacher(geometry: Geometry, cfg: dict[str, Any], seed: int) -> MAF:
         seed=seed,
         dropout=cfg.get("dropout", 0.0),
         bin_scale=teacher_bin_scale(cfg),
-        degrees=cfg.get("degrees", "spread"),
+        degrees=cfg.get("degrees", "prefix"),
     )
 
 
@@ -179,7 +179,7 @@ def build_student(teacher: MAF, cfg: dict[str, Any], seed: int) -> IAF:
         seed=seed + 1,
         zero_init=True,
         bin_scale=t.get("bin_scale", 1.0),
-        degrees=cfg.get("degrees", "spread"),
+        degrees=cfg.get("degrees", "prefix"),
     )
 
 
