@@ -190,6 +190,11 @@ def test_student_without_teacher_is_refused(trained: tuple[Path, Path], tmp_path
         train_caloflow(
             data, tmp_path / "r", geometry="ds1-photons", progress=False, log=lambda _: None
         )
+    bad = {**TINY, "teacher": {**TINY["teacher"], "degrees": "random"}}
+    with pytest.raises(InputError, match="invalid teacher settings.*unknown MADE degrees"):
+        train_caloflow(
+            data, tmp_path / "r2", stage="teacher", config=bad, progress=False, log=lambda _: None
+        )
 
 
 def test_other_geometry_with_empty_layers(tmp_path: Path) -> None:

@@ -340,7 +340,10 @@ def train_caloflow(
             cfg["epochs"] = epochs
         t0 = time.perf_counter()
         log(f"== {name}: {_describe(cfg)}")
-        trainer = _stage_trainer(name, info, geo, cfg, out, device, progress)
+        try:
+            trainer = _stage_trainer(name, info, geo, cfg, out, device, progress)
+        except (KeyError, TypeError, ValueError) as exc:  # a model setting out of range
+            raise InputError(f"invalid {name} settings in the configuration ({exc})") from None
         x, c = inputs["flow1" if name == "flow1" else "flow2"]
         result = trainer.fit(
             x, c, resume=resume and (out / name / "checkpoint.safetensors").is_file()
