@@ -163,9 +163,8 @@ def classifier_test(
     for block in blocks:
         if not isinstance(block, slice) or len(range(*block.indices(d))) == 0:
             raise InputError(f"column block {block!r} is not a non-empty slice of {d} inputs")
-    active = tuple(blocks) if cfg.block_rms is not None else ()
     results = [
-        _one_run(ref, gen, cfg, split, seed + r, torch.device(device), progress, active)
+        _one_run(ref, gen, cfg, split, seed + r, torch.device(device), progress, tuple(blocks))
         for r in range(repeats)
     ]
     if repeats == 1:
@@ -213,9 +212,9 @@ def _one_run(
         std[std == 0] = 1.0
         for part in (train, test, val):
             part[0] = (part[0] - mean) / std
-    for block in blocks:
+    for block in blocks if cfg.block_rms is not None else ():
         rms = float(np.sqrt(np.mean(np.square(train[0][:, block]))))
-        if rms > 0 and cfg.block_rms is not None:
+        if rms > 0:
             for part in (train, test, val):
                 part[0][:, block] *= cfg.block_rms / rms
 
