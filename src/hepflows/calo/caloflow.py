@@ -58,6 +58,9 @@ from hepflows.train import STATE_FILE, TrainConfig, Trainer, load_flow
 CONFIG_DIR = Path(__file__).parent / "configs"
 RUN_FILE = "caloflow.json"
 STAGES = ("flow1", "teacher", "student")
+#: Flow II's MADE degree layout where a configuration names none (docs/caloflow.md: better
+#: low-level AUC than "spread" on CaloGAN).
+FLOW2_DEGREES = "prefix"
 RUN_FORMAT = "hepflows-caloflow"
 
 
@@ -155,7 +158,7 @@ def build_teacher(geometry: Geometry, cfg: dict[str, Any], seed: int) -> MAF:
         seed=seed,
         dropout=cfg.get("dropout", 0.0),
         bin_scale=teacher_bin_scale(cfg),
-        degrees=cfg.get("degrees", "prefix"),
+        degrees=cfg.get("degrees", FLOW2_DEGREES),
     )
 
 
@@ -179,7 +182,7 @@ def build_student(teacher: MAF, cfg: dict[str, Any], seed: int) -> IAF:
         seed=seed + 1,
         zero_init=True,
         bin_scale=t.get("bin_scale", 1.0),
-        degrees=cfg.get("degrees", "prefix"),
+        degrees=cfg.get("degrees", FLOW2_DEGREES),
     )
 
 
