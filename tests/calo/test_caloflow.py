@@ -2,6 +2,7 @@
 generation (layer sums, units, reproducibility) and the command line."""
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -182,9 +183,17 @@ def test_cli_generate_and_errors(trained: tuple[Path, Path], tmp_path: Path) -> 
 
 def test_student_without_teacher_is_refused(trained: tuple[Path, Path], tmp_path: Path) -> None:
     data, _ = trained
-    with pytest.raises(InputError, match="needs a trained teacher"):
+    with pytest.raises(InputError, match="^the student needs a trained teacher"):
         train_caloflow(
             data, tmp_path / "r", stage="student", config=TINY, progress=False, log=lambda _: None
+        )
+    # a corrupt teacher is named as such, not as a bad student setting
+    corrupt = tmp_path / "corrupt"
+    shutil.copytree(trained[1], corrupt)
+    (corrupt / "teacher" / "best.safetensors").write_bytes(b"not a safetensors file")
+    with pytest.raises(InputError, match="^.*teacher/best.safetensors is not a readable"):
+        train_caloflow(
+            data, corrupt, stage="student", resume=True, progress=False, log=lambda _: None
         )
     with pytest.raises(InputError, match="geometry"):
         train_caloflow(

@@ -345,6 +345,8 @@ def train_caloflow(
         log(f"== {name}: {_describe(cfg)}")
         try:
             trainer = _stage_trainer(name, info, geo, cfg, out, device, progress)
+        except InputError:  # already says what and where (e.g. a missing or corrupt teacher)
+            raise
         except (KeyError, TypeError, ValueError) as exc:  # a model setting out of range
             raise InputError(f"invalid {name} settings in the configuration ({exc})") from None
         x, c = inputs["flow1" if name == "flow1" else "flow2"]
