@@ -10,7 +10,10 @@ For one particle (and geometry), in one run:
    the teacher, the student, and the student with bfloat16 matrix products (``student-bf16``);
 4. evaluate each against the reference (``fast`` classifier preset: low- and high-level AUC, FPD,
    KPD, mean separation power), next to reference-2 against the reference (the floor);
-5. time generation per shower at batch sizes 1, 100 and 10,000 for the three.
+5. time generation per shower at batch sizes 1, 100 and 10,000 for the three, and the teacher
+   once more at batch 1 and 100 sampled the way CaloFlow samples a MAF: one full network pass
+   per voxel and block (``teacher-passes``; hepflows' teacher steps through MADE's hidden units
+   instead, see docs/caloflow.md). Batch 10,000 would take about half an hour that way.
 
 A rerun on a finished work folder trains nothing and evaluates only what is missing.
 
@@ -38,6 +41,7 @@ from hepflows.calo.evaluate import evaluate_calo
 from hepflows.calo.formats import ShowerWriter, read_showers
 from hepflows.calo.geometry import get_geometry
 from hepflows.calo.simulate import EnergySpectrum, default_spectrum, simulate
+from hepflows.flows.layers import MaskedAutoregressive
 
 SEEDS = {"train": 101, "ref": 202, "ref2": 303}
 PUBLISHED_LOW_AUC = {  # CaloFlow teacher / student vs Geant4, unnormalised (results-anchors.md)
@@ -69,6 +73,10 @@ MODELS = {
 }
 
 
+#: batch size -> showers timed for the teacher sampled with full network passes
+PASSES_SHOWERS = {1: 5, 100: 100}
+
+
 def load_model(run: Path, label: str) -> CaloFlowGenerator:
     model, precision = MODELS[label]
     return CaloFlowGenerator.load(run, model, precision=precision)
@@ -97,6 +105,15 @@ def timing(run: Path, energy_mev: float) -> dict[str, dict[str, float]]:
             row[str(batch)] = 1e3 * time_per_shower(gen, batch, energy_mev, min_showers=n)
             print(f"  {label} batch {batch}: {row[str(batch)]:.3f} ms/shower", flush=True)
         out[label] = row
+    gen = load_model(run, "teacher")
+    for module in [*gen.flow1.modules(), *gen.flow2.modules()]:
+        if isinstance(module, MaskedAutoregressive):
+            module.stepwise = False
+    row = {}
+    for batch, n in PASSES_SHOWERS.items():
+        row[str(batch)] = 1e3 * time_per_shower(gen, batch, energy_mev, min_showers=n)
+        print(f"  teacher-passes batch {batch}: {row[str(batch)]:.3f} ms/shower", flush=True)
+    out["teacher-passes"] = row
     return out
 
 
@@ -201,11 +218,16 @@ def main() -> int:
             f"{ {k: round(v) for k, v in results['training_seconds'].items()} } s"
         )
     ms = results["ms_per_shower"]
-    print("| batch | teacher ms/shower | student ms/shower | ratio | student bf16 | ratio |")
-    print("|---|---|---|---|---|---|")
+    print(
+        "| batch | teacher ms/shower | student ms/shower | ratio | student bf16 | ratio "
+        "| teacher, full passes | ratio to student |"
+    )
+    print("|---|---|---|---|---|---|---|---|")
     for b in ("1", "100", "10000"):
         t, s32, s16 = ms["teacher"][b], ms["student"][b], ms["student-bf16"][b]
-        print(f"| {b} | {t:.3f} | {s32:.4f} | {t / s32:.0f}x | {s16:.4f} | {t / s16:.0f}x |")
+        passes = ms.get("teacher-passes", {}).get(b)
+        slow = "not timed | |" if passes is None else f"{passes:.1f} | {passes / s32:.0f}x |"
+        print(f"| {b} | {t:.3f} | {s32:.4f} | {t / s32:.0f}x | {s16:.4f} | {t / s16:.0f}x | {slow}")
     return 0
 
 

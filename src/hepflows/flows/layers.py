@@ -60,6 +60,11 @@ class Permutation(Bijection):
 
 
 class _Autoregressive(Bijection):
+    #: Invert feature by feature with :class:`~hepflows.flows.conditioners.MADEStepper` when no
+    #: gradients are needed. ``False`` forces the D full passes of the original MAF sampling,
+    #: kept as the reference the stepper is checked and timed against (``bench/caloflow.py``).
+    stepwise: bool = True
+
     def __init__(
         self,
         features: int,
@@ -92,10 +97,11 @@ class _Autoregressive(Bijection):
         """The slow direction: feature i needs the outputs of features 0..i-1 first.
 
         Without gradients, feature by feature with :class:`~hepflows.flows.conditioners.MADEStepper`
-        (about one network pass in total). With gradients, D full passes (after pass i the
-        outputs of features 0..i are exact), which autograd can differentiate.
+        (about one network pass in total). With gradients (or ``stepwise = False``), D full
+        passes (after pass i the outputs of features 0..i are exact), which autograd can
+        differentiate.
         """
-        if torch.is_grad_enabled():
+        if torch.is_grad_enabled() or not self.stepwise:
             outputs = torch.zeros_like(inputs)
             logdet = inputs.new_zeros(inputs.shape[0])
             for _ in range(self.features):
