@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from hepflows.calo.caloflow import (
     CaloFlowGenerator,
@@ -233,3 +234,27 @@ def test_teacher_bin_scale_defaults_to_one_over_sqrt_width() -> None:
     assert student.config["bin_scale"] == teacher.config["bin_scale"]  # same spline semantics
     fixed = build_teacher(geo, {**cfg["teacher"], "bin_scale": 1.0}, 0)
     assert fixed.config["bin_scale"] == 1.0
+
+
+def test_student_init_teacher_starts_from_the_teacher_s_conditioners() -> None:
+    from hepflows.calo.caloflow import build_student, build_teacher, load_config
+
+    geo = get_geometry("calogan")
+    cfg = load_config("calogan", "cpu", None)
+    teacher_cfg = {**cfg["teacher"], "blocks": 2, "hidden": [32]}
+    teacher = build_teacher(geo, teacher_cfg, 0)
+    student_cfg = {**cfg["student"], "hidden": [32], "init": "teacher"}
+    student = build_student(teacher, student_cfg, 0)
+    layers = zip(student.layers, teacher.layers, strict=True)
+    pairs = [(s.conditioner, t.conditioner) for s, t in layers if hasattr(s, "conditioner")]
+    assert len(pairs) == 2
+    for s, t in pairs:
+        theirs = t.state_dict()
+        for name, mine in s.state_dict().items():
+            assert torch.equal(mine, theirs[name]), name
+    identity = build_student(teacher, {**student_cfg, "init": "identity"}, 0)
+    assert not identity.layers[-1].conditioner.output_layer.weight.any()  # zero-initialised
+    with pytest.raises(ValueError, match=r"needs the teacher's hidden widths \[32\]"):
+        build_student(teacher, {**student_cfg, "hidden": [16]}, 0)
+    with pytest.raises(ValueError, match="'teacher' or 'identity'"):
+        build_student(teacher, {**student_cfg, "init": "random"}, 0)

@@ -210,3 +210,47 @@ def test_stepwise_inversion_matches_full_passes(cls, hidden, degrees) -> None:
         passes_out, passes_ld = slow(v, c)
     assert torch.equal(passes_out, reference_out.detach())
     assert torch.equal(passes_ld, reference_ld.detach())
+
+
+def test_copied_conditioners_give_the_teacher_s_map_when_it_ignores_its_inputs() -> None:
+    """MAF x_i = tau^-1(z_i; MADE(x_<i)), IAF x_i = tau^-1(z_i; MADE(z_<i)): with the MADE's input
+    weights zeroed (context and biases only) the two are the same map, so an IAF holding the MAF's
+    conditioners must reproduce the MAF's samples and densities exactly; with the input weights
+    left in, they differ."""
+    teacher = make(MAF, "spline", context=2, features=5)
+    student = IAF(5, 2, blocks=3, hidden=(24, 24), transform="spline", bins=6, bound=3.0,
+                  permutation="random", seed=3, zero_init=True).double()  # fmt: skip
+    z, c = torch.randn(40, 5, dtype=torch.float64), torch.randn(40, 2, dtype=torch.float64)
+    student.copy_conditioners(teacher)
+    assert not torch.allclose(student.to_data(z, c)[0], teacher.to_data(z, c)[0], atol=1e-3)
+    with torch.no_grad():
+        for layer in teacher.layers:
+            if hasattr(layer, "conditioner"):
+                layer.conditioner.hidden_layers[0].weight.zero_()
+    student.copy_conditioners(teacher)
+    x_t, ld_t = teacher.to_data(z, c)
+    x_s, ld_s = student.to_data(z, c)
+    assert torch.allclose(x_s, x_t, atol=1e-12) and torch.allclose(ld_s, ld_t, atol=1e-10)
+    assert torch.allclose(student.log_prob(x_t, c), teacher.log_prob(x_t, c), atol=1e-10)
+
+
+@pytest.mark.parametrize(
+    "change,message",
+    [
+        ({"hidden": (16, 24)}, "other shapes"),
+        ({"context": 1}, "other shapes"),
+        ({"bins": 5}, "spline of layer"),
+        ({"bound": 4.0}, "spline of layer"),
+        ({"permutation": "reverse"}, r"permutation \d differs"),
+        ({"degrees": "prefix"}, "masks of layer"),
+        ({"blocks": 2}, "layers over"),
+    ],
+)
+def test_copying_conditioners_refuses_other_structures(change, message) -> None:
+    settings = dict(context=2, blocks=3, hidden=(3, 3), transform="spline", bins=6, bound=3.0,
+                    permutation="random", seed=3, degrees="spread")  # fmt: skip
+    teacher = MAF(5, **settings)
+    student = IAF(5, **{**settings, **change})
+    with pytest.raises(ValueError, match=message):
+        student.copy_conditioners(teacher)
+    IAF(5, **settings).copy_conditioners(teacher)  # the same structure is accepted

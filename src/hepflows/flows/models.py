@@ -36,6 +36,7 @@ from hepflows.flows.layers import (
     InverseAutoregressive,
     MaskedAutoregressive,
     Permutation,
+    _Autoregressive,
 )
 from hepflows.flows.transforms import Affine, ElementwiseTransform, RQSpline, UnitRQSpline
 
@@ -316,6 +317,57 @@ class _AutoregressiveFlow(Flow):
         )  # fmt: skip
         base = "uniform" if transform == "unit-spline" else "normal"
         super().__init__(features, context, layers, base, config)
+
+    def copy_conditioners(self, source: _AutoregressiveFlow) -> None:
+        """Take over the MADE weights of ``source``, a flow of the same structure.
+
+        The use: start an IAF student from its MAF teacher. Both compute x_i = tau^-1(z_i; MADE(.))
+        with the same networks; the teacher conditions on x_<i, the student on z_<i, so the copy
+        is a far better start than the identity (CaloGAN gamma: KL(student || teacher) 437 nats at
+        initialisation against 3509; docs/caloflow.md). Raises ``ValueError`` naming the first
+        layer where the structures (layer kinds, permutations, spline, masks) differ.
+        """
+        mine, theirs = list(self.layers), list(source.layers)
+        if len(mine) != len(theirs) or self.features != source.features:
+            raise ValueError(
+                f"cannot copy conditioners: {len(theirs)} layers over {source.features} features "
+                f"into {len(mine)} layers over {self.features}"
+            )
+        for index, (a, b) in enumerate(zip(mine, theirs, strict=True)):
+            if isinstance(a, Permutation) and isinstance(b, Permutation):
+                if not torch.equal(a.permutation, b.permutation):
+                    raise ValueError(f"cannot copy conditioners: permutation {index} differs")
+                continue
+            if not (isinstance(a, _Autoregressive) and isinstance(b, _Autoregressive)):
+                raise ValueError(
+                    f"cannot copy conditioners: layer {index} is a {type(a).__name__} here and "
+                    f"a {type(b).__name__} in the source"
+                )
+            if _settings(a.transform) != _settings(b.transform):
+                raise ValueError(f"cannot copy conditioners: the spline of layer {index} differs")
+            target, state = a.conditioner.state_dict(), b.conditioner.state_dict()
+            if target.keys() != state.keys() or any(
+                target[k].shape != state[k].shape for k in target
+            ):
+                raise ValueError(
+                    f"cannot copy conditioners: the MADE of layer {index} has other shapes "
+                    "(hidden widths, context or spline bins differ)"
+                )
+            if any(not torch.equal(target[k], state[k]) for k in target if "mask" in k):
+                raise ValueError(
+                    f"cannot copy conditioners: the MADE masks of layer {index} differ "
+                    "(hidden-unit degrees 'prefix' vs 'spread')"
+                )
+        with torch.no_grad():
+            for a, b in zip(mine, theirs, strict=True):
+                if isinstance(a, _Autoregressive):
+                    a.conditioner.load_state_dict(b.conditioner.state_dict())
+
+
+def _settings(transform: ElementwiseTransform) -> tuple[str, dict[str, Any]]:
+    """A transform's kind and public settings (bins, bound, bin scale), for structure checks."""
+    public = {k: v for k, v in vars(transform).items() if not k.startswith("_") and k != "training"}
+    return type(transform).__name__, public
 
 
 class MAF(_AutoregressiveFlow):
