@@ -77,6 +77,15 @@ MODELS = {
 PASSES_SHOWERS = {1: 5, 100: 100}
 
 
+STAGES = ("flow1", "teacher", "student")
+
+
+def epoch_seconds(stage_dir: Path) -> float:
+    """Seconds spent in a stage's training epochs (all calls, resumes included)."""
+    history = json.loads((stage_dir / "training.json").read_text())["history"]
+    return float(sum(h["seconds"] for h in history))
+
+
 def load_model(run: Path, label: str) -> CaloFlowGenerator:
     model, precision = MODELS[label]
     return CaloFlowGenerator.load(run, model, precision=precision)
@@ -165,6 +174,7 @@ def main() -> int:
                 args.train if key == "train" else args.ref,
                 seed,
             )
+        fresh = not any((run / n / "training.json").is_file() for n in STAGES)
         t0 = time.perf_counter()
         stages = train_caloflow(
             files["train"],
@@ -176,9 +186,12 @@ def main() -> int:
             seed=0,
             config=args.config,
         )
-        if not results.get("training_seconds"):  # keep the first, real training's times
-            results["training_seconds"] = {s.stage: s.seconds for s in stages}
-            results["training_total_minutes"] = (time.perf_counter() - t0) / 60
+        if fresh:  # every stage trained in this call: its wall time is the whole training's
+            results["training_wall_minutes"] = (time.perf_counter() - t0) / 60
+        # each stage's own epochs, summed from its training.json: right also for a run folder
+        # whose stages were resumed or copied from another run
+        results["training_seconds"] = {s.stage: epoch_seconds(run / s.stage) for s in stages}
+        results["training_total_minutes"] = sum(results["training_seconds"].values()) / 60
         results["best"] = {s.stage: [s.best_epoch, s.best_val_loss] for s in stages}
         evaluations = results.get("evaluation", {})
         for label in MODELS:  # a rerun on a finished run evaluates only what is missing
@@ -213,10 +226,13 @@ def main() -> int:
         if args.particle in PUBLISHED_LOW_AUC and args.geometry == "calogan":
             t, s = PUBLISHED_LOW_AUC[args.particle]
             print(f"published CaloFlow low-level AUC vs Geant4: teacher {t}, student {s}")
-        print(
-            f"training: {results['training_total_minutes']:.1f} min "
-            f"{ {k: round(v) for k, v in results['training_seconds'].items()} } s"
-        )
+        if "training_seconds" in results:
+            wall = results.get("training_wall_minutes")
+            print(
+                f"training: {results['training_total_minutes']:.1f} min of epochs "
+                f"{ {k: round(v) for k, v in results['training_seconds'].items()} } s"
+                + (f"; {wall:.1f} min wall in one call" if wall else "")
+            )
     ms = results["ms_per_shower"]
     print(
         "| batch | teacher ms/shower | student ms/shower | ratio | student bf16 | ratio "
