@@ -22,25 +22,16 @@ import math
 import torch
 from torch import Tensor
 
-from hepflows.flows.layers import InverseAutoregressive, MaskedAutoregressive, Permutation
-from hepflows.flows.models import IAF, MAF
+from hepflows.flows.layers import InverseAutoregressive, MaskedAutoregressive
+from hepflows.flows.models import IAF, MAF, check_mirrored
 
 
 def check_compatible(teacher: MAF, student: IAF) -> None:
     """Raise ValueError unless the student's layers mirror the teacher's (for guided matching)."""
-    if teacher.features != student.features or (
-        teacher.context_features != student.context_features
-    ):
-        raise ValueError("student and teacher differ in features or context")
-    if len(teacher.layers) != len(student.layers):
-        raise ValueError("student and teacher have different numbers of layers")
-    for t, s in zip(teacher.layers, student.layers, strict=True):
-        if isinstance(t, Permutation) != isinstance(s, Permutation):
-            raise ValueError("student and teacher layers do not line up")
-        if isinstance(t, Permutation) and not torch.equal(t.permutation.cpu(), s.permutation.cpu()):
-            raise ValueError("student and teacher use different permutations")
-        if not isinstance(t, Permutation) and (t.transform.num_params != s.transform.num_params):
-            raise ValueError("student and teacher use different transforms")
+    try:
+        check_mirrored(teacher, student)
+    except ValueError as exc:
+        raise ValueError(f"student and teacher do not match: {exc}") from None
 
 
 def _teacher_trace(

@@ -325,26 +325,16 @@ class _AutoregressiveFlow(Flow):
         with the same networks; the teacher conditions on x_<i, the student on z_<i, so the copy
         is a far better start than the identity (CaloGAN gamma: KL(student || teacher) 437 nats at
         initialisation against 3509; docs/caloflow.md). Raises ``ValueError`` naming the first
-        layer where the structures (layer kinds, permutations, spline, masks) differ.
+        layer where the structures (:func:`check_mirrored`, then MADE shapes and masks) differ.
         """
-        mine, theirs = list(self.layers), list(source.layers)
-        if len(mine) != len(theirs) or self.features != source.features:
-            raise ValueError(
-                f"cannot copy conditioners: {len(theirs)} layers over {source.features} features "
-                f"into {len(mine)} layers over {self.features}"
-            )
-        for index, (a, b) in enumerate(zip(mine, theirs, strict=True)):
-            if isinstance(a, Permutation) and isinstance(b, Permutation):
-                if not torch.equal(a.permutation, b.permutation):
-                    raise ValueError(f"cannot copy conditioners: permutation {index} differs")
+        try:
+            check_mirrored(self, source)
+        except ValueError as exc:
+            raise ValueError(f"cannot copy conditioners: {exc}") from None
+        states = []
+        for index, (a, b) in enumerate(zip(self.layers, source.layers, strict=True)):
+            if not isinstance(a, _Autoregressive):
                 continue
-            if not (isinstance(a, _Autoregressive) and isinstance(b, _Autoregressive)):
-                raise ValueError(
-                    f"cannot copy conditioners: layer {index} is a {type(a).__name__} here and "
-                    f"a {type(b).__name__} in the source"
-                )
-            if _settings(a.transform) != _settings(b.transform):
-                raise ValueError(f"cannot copy conditioners: the spline of layer {index} differs")
             target, state = a.conditioner.state_dict(), b.conditioner.state_dict()
             if target.keys() != state.keys() or any(
                 target[k].shape != state[k].shape for k in target
@@ -353,15 +343,51 @@ class _AutoregressiveFlow(Flow):
                     f"cannot copy conditioners: the MADE of layer {index} has other shapes "
                     "(hidden widths, context or spline bins differ)"
                 )
-            if any(not torch.equal(target[k], state[k]) for k in target if "mask" in k):
+            if any(
+                not torch.equal(target[k], state[k].to(target[k].device))
+                for k in target
+                if "mask" in k
+            ):
                 raise ValueError(
                     f"cannot copy conditioners: the MADE masks of layer {index} differ "
                     "(hidden-unit degrees 'prefix' vs 'spread')"
                 )
+            states.append((a.conditioner, state))
         with torch.no_grad():
-            for a, b in zip(mine, theirs, strict=True):
-                if isinstance(a, _Autoregressive):
-                    a.conditioner.load_state_dict(b.conditioner.state_dict())
+            for conditioner, state in states:
+                conditioner.load_state_dict(state)
+
+
+def check_mirrored(first: Flow, second: Flow) -> None:
+    """Raise ``ValueError`` unless two flows' layers line up one to one: the same features and
+    context, the same sequence of permutations and autoregressive blocks, equal permutations and
+    equal element-wise transforms (their MADEs may differ). A MAF teacher and an IAF student must
+    mirror each other for guided distillation and for copying conditioners."""
+    if (first.features, first.context_features) != (second.features, second.context_features):
+        raise ValueError(
+            f"other shapes: {first.features} features and {first.context_features} context "
+            f"against {second.features} and {second.context_features}"
+        )
+    ours, theirs = list(first.layers), list(second.layers)
+    if len(ours) != len(theirs):
+        raise ValueError(
+            f"{len(ours)} layers over {first.features} features against {len(theirs)} layers"
+        )
+    pairs = list(enumerate(zip(ours, theirs, strict=True)))
+    for index, (a, b) in pairs:
+        if isinstance(a, Permutation) and isinstance(b, Permutation):
+            if not torch.equal(a.permutation.cpu(), b.permutation.cpu()):
+                raise ValueError(
+                    f"permutation {index} differs: the flows use different permutations"
+                )
+        elif not (isinstance(a, _Autoregressive) and isinstance(b, _Autoregressive)):
+            raise ValueError(
+                f"the layers do not line up: layer {index} is a {type(a).__name__} in one flow "
+                f"and a {type(b).__name__} in the other"
+            )
+    for index, (a, b) in pairs:
+        if isinstance(a, _Autoregressive) and _settings(a.transform) != _settings(b.transform):
+            raise ValueError(f"the spline of layer {index} differs")
 
 
 def _settings(transform: ElementwiseTransform) -> tuple[str, dict[str, Any]]:
