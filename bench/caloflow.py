@@ -36,12 +36,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from hepflows.calo.caloflow import CaloFlowGenerator, time_per_shower, train_caloflow
+from hepflows.calo.caloflow import STAGES, CaloFlowGenerator, time_per_shower, train_caloflow
 from hepflows.calo.evaluate import evaluate_calo
 from hepflows.calo.formats import ShowerWriter, read_showers
 from hepflows.calo.geometry import get_geometry
 from hepflows.calo.simulate import EnergySpectrum, default_spectrum, simulate
 from hepflows.flows.layers import MaskedAutoregressive
+from hepflows.io import read_json
+from hepflows.train import STATE_FILE
 
 SEEDS = {"train": 101, "ref": 202, "ref2": 303}
 PUBLISHED_LOW_AUC = {  # CaloFlow teacher / student vs Geant4, unnormalised (results-anchors.md)
@@ -77,12 +79,9 @@ MODELS = {
 PASSES_SHOWERS = {1: 5, 100: 100}
 
 
-STAGES = ("flow1", "teacher", "student")
-
-
 def epoch_seconds(stage_dir: Path) -> float:
     """Seconds spent in a stage's training epochs (all calls, resumes included)."""
-    history = json.loads((stage_dir / "training.json").read_text())["history"]
+    history = read_json(stage_dir / STATE_FILE, "training state")["history"]
     return float(sum(h["seconds"] for h in history))
 
 
@@ -174,7 +173,7 @@ def main() -> int:
                 args.train if key == "train" else args.ref,
                 seed,
             )
-        fresh = not any((run / n / "training.json").is_file() for n in STAGES)
+        fresh = not any((run / n / STATE_FILE).is_file() for n in STAGES)
         t0 = time.perf_counter()
         stages = train_caloflow(
             files["train"],
