@@ -169,6 +169,9 @@ class MADEOutput(nn.Module):
         self._cache: tuple[tuple, list[tuple[Tensor, Tensor]]] | None = None
         #: Inference-only matrix-product dtype (see :func:`set_matmul_dtype`); None: the weights'.
         self.matmul_dtype: torch.dtype | None = None
+        #: Return the parameters in ``matmul_dtype`` rather than converting them back (set for a
+        #: consumer that converts as it reads: :mod:`hepflows.flows.fused`).
+        self.keep_matmul_dtype = False
 
     def _grouped(self, dtype: torch.dtype | None = None) -> list[tuple[Tensor, Tensor]]:
         key = (
@@ -201,7 +204,7 @@ class MADEOutput(nn.Module):
             for (wg, bg), (start, stop, _) in zip(self._grouped(dtype), self.groups, strict=True)
         ]
         out = outs[0] if len(outs) == 1 else torch.cat(outs, dim=2)
-        return out if dtype is None else out.to(h.dtype)
+        return out if dtype is None or self.keep_matmul_dtype else out.to(h.dtype)
 
     def dense_weight(self) -> Tensor:
         """The effective ``(P * D, H)`` weight, bins-major rows (for tests and the stepper)."""

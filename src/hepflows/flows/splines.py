@@ -24,6 +24,12 @@ d_k, d_{k+1} and xi = (x - x_k) / w_k in [0, 1] (eqs. 4 and 5 of arXiv:1906.0403
 
 and the inverse solves the quadratic a xi^2 + b xi + c = 0 (eqs. 6-8 of the same paper), taking the
 root in [0, 1] in whichever of its two algebraic forms avoids cancellation for the sign of b.
+
+Two evaluations of the same map share that in-bin formula (:func:`_within_bin`):
+:func:`rational_quadratic_spline` finds the bin by counting and gathers its knots (the fastest in
+eager mode, and the one training differentiates); :func:`unrolled_spline_with_tails` selects them
+with a chain of ``where`` over the K bins, written for ``torch.compile`` to fuse into one loop
+(sampling, :mod:`hepflows.flows.fused`).
 """
 
 from __future__ import annotations
@@ -121,6 +127,24 @@ def rational_quadratic_spline(
     d0, d1 = _bin_values(d_inner, k, d_low, d_high)
     if raw_derivatives:
         d0, d1 = derivatives_from_raw(d0), derivatives_from_raw(d1)
+    return _within_bin(value, x0, x1, y0, y1, d0, d1, inverse)
+
+
+def _within_bin(
+    value: Tensor,
+    x0: Tensor,
+    x1: Tensor,
+    y0: Tensor,
+    y1: Tensor,
+    d0: Tensor,
+    d1: Tensor,
+    inverse: bool,
+) -> tuple[Tensor, Tensor]:
+    """The map inside one bin (the equations of the module docstring), element-wise.
+
+    ``value`` lies in the bin [x0, x1] (or [y0, y1] with ``inverse``); d0, d1 are the (positive)
+    derivatives at its knots. Returns ``(outputs, log|d output / d input|)``.
+    """
     width = x1 - x0
     height = y1 - y0
     slope = height / width
@@ -174,3 +198,74 @@ def spline_with_tails(
     )
     inside = (inputs >= -bound) & (inputs <= bound)
     return torch.where(inside, outputs, inputs), torch.where(inside, logabsdet, 0.0)
+
+
+def _knot_planes(raw: Tensor, low: float, high: float, scale: float) -> list[Tensor]:
+    """:func:`inner_knots_from_raw` of ``scale * raw`` ``(N, K, D)``, written as K - 1 ``(N, D)``
+    planes from running maxima and sums over the (few) bins: no strided reduction."""
+    num_bins = raw.shape[1]
+    if MIN_BIN_SIZE * num_bins >= 1.0:
+        raise ValueError(f"min_bin_size={MIN_BIN_SIZE} is too large for {num_bins} bins")
+    planes = [raw[:, k] * scale for k in range(num_bins)]
+    top = planes[0]
+    for plane in planes[1:]:
+        top = torch.maximum(top, plane)
+    weights = [torch.exp(plane - top) for plane in planes]
+    total = weights[0]
+    for w in weights[1:]:
+        total = total + w
+    span = high - low
+    stretch = (1.0 - MIN_BIN_SIZE * num_bins) * span / total
+    knots, running = [], weights[0]
+    for k in range(1, num_bins):
+        knots.append(low + MIN_BIN_SIZE * span * k + running * stretch)
+        running = running + weights[k]
+    return knots
+
+
+def unrolled_spline_with_tails(
+    inputs: Tensor,
+    raw: Tensor,
+    bins: int,
+    bound: float,
+    bin_scale: float = 1.0,
+    inverse: bool = False,
+) -> tuple[Tensor, Tensor]:
+    """:func:`spline_with_tails` on raw parameters, for :class:`~hepflows.flows.transforms.RQSpline`
+    under ``torch.compile``; returns ``(outputs (N, D), log-det summed over features (N,))``.
+
+    ``raw`` is ``(N, 3K - 1, D)``: K raw widths, K raw heights (both multiplied by ``bin_scale``
+    before their softmax) and K - 1 raw interior derivatives, in any floating dtype (it is read in
+    ``inputs``' dtype, so bfloat16 network outputs need no separate conversion pass).
+
+    The same map as the gather-based :func:`rational_quadratic_spline`, evaluated differently:
+    every step is an element-wise operation on ``(N, D)`` planes, with Python loops over the K
+    bins (the bin is selected by a chain of ``where``). In eager mode this is slower than the
+    gather version (more, smaller operations); traced by ``torch.compile`` the loops unroll and the
+    whole spline becomes one fused loop that reads each raw parameter once, several times faster
+    on a CPU (see :mod:`hepflows.flows.fused`).
+    """
+    raw = raw.to(inputs.dtype)
+    xs = _knot_planes(raw[:, :bins], -bound, bound, bin_scale)
+    ys = _knot_planes(raw[:, bins : 2 * bins], -bound, bound, bin_scale)
+    ds = [raw[:, 2 * bins + k] for k in range(bins - 1)]
+    value = inputs.clamp(-bound, bound)
+    search = ys if inverse else xs
+    # Bin k spans knots k and k + 1 (end knots +-bound, raw end derivative 0 = derivative 1).
+    x0 = y0 = torch.full_like(value, -bound)
+    x1, y1 = xs[0], ys[0]
+    d0, d1 = torch.zeros_like(value), ds[0]
+    for k in range(bins - 1):
+        above = value >= search[k]  # in bin k + 1 or higher
+        last = k == bins - 2
+        x0 = torch.where(above, xs[k], x0)
+        y0 = torch.where(above, ys[k], y0)
+        d0 = torch.where(above, ds[k], d0)
+        x1 = torch.where(above, bound if last else xs[k + 1], x1)
+        y1 = torch.where(above, bound if last else ys[k + 1], y1)
+        d1 = torch.where(above, 0.0 if last else ds[k + 1], d1)
+    outputs, logabsdet = _within_bin(
+        value, x0, x1, y0, y1, derivatives_from_raw(d0), derivatives_from_raw(d1), inverse
+    )
+    inside = (inputs >= -bound) & (inputs <= bound)
+    return torch.where(inside, outputs, inputs), torch.where(inside, logabsdet, 0.0).sum(-1)

@@ -12,6 +12,8 @@ over features, shape ``(N,)``.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 from torch import Tensor, nn
 
@@ -75,6 +77,9 @@ class RQSpline(ElementwiseTransform):
         self.bound = float(bound)
         self.bin_scale = float(bin_scale)
         self.num_params = 3 * self.bins - 1
+        #: The compiled fused spline, used when no gradient is taken; set by
+        #: :func:`hepflows.flows.fused.enable_fused_splines` (None: the eager spline).
+        self.fused_fn: Callable | None = None
 
     def _knots(self, raw: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         k = self.bins
@@ -86,6 +91,11 @@ class RQSpline(ElementwiseTransform):
         return x_inner, y_inner, raw[:, 2 * k :]
 
     def _spline(self, inputs: Tensor, raw: Tensor, inverse: bool) -> tuple[Tensor, Tensor]:
+        # One element (a batch-1 stepwise MAF step): the compiled call's own overhead is larger
+        # than the eager spline (bench/caloflow.py, teacher at batch 1).
+        if self.fused_fn is not None and inputs.numel() > 1 and not torch.is_grad_enabled():
+            return self.fused_fn(inputs, raw, self.bins, self.bound, self.bin_scale, inverse)
+        raw = raw.to(inputs.dtype)  # a no-op unless the conditioner kept a bfloat16 output
         out, logdet = splines.spline_with_tails(
             inputs, *self._knots(raw), self.bound, inverse, raw_derivatives=True
         )
