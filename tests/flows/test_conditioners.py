@@ -50,6 +50,23 @@ def test_made_parameters_of_feature_i_depend_only_on_earlier_features(hidden, de
     assert torch.all(jc.reshape(p, d, 2).abs().sum(-1) > 0)  # every feature sees the context
 
 
+@pytest.mark.parametrize("degrees", ["spread", "prefix"])
+def test_made_output_without_gradients_is_the_grouped_product(degrees: str) -> None:
+    """Without gradients the output layer runs as one product (inference_groups); with them, in
+    groups over the staircase. Both are the same masked product."""
+    made = MADE(30, 7, (12,), context=2, groups=4, degrees=degrees).double()
+    assert len(made.output_layer.groups) == 4 and len(made.output_layer.inference_groups) == 1
+    x, c = torch.randn(9, 30, dtype=torch.float64), torch.randn(9, 2, dtype=torch.float64)
+    with_grad = made(x, c)
+    with torch.no_grad():
+        without = made(x, c)
+    dense = made.output_layer.dense_weight()
+    h = torch.relu(made.hidden_layers[0](x) + made.context_layer(c))
+    reference = (h @ dense.T + made.output_layer.bias).view(9, 7, 30)
+    assert torch.allclose(with_grad, reference, atol=1e-12)
+    assert torch.allclose(without, reference, atol=1e-12)
+
+
 def test_hidden_degrees_layouts() -> None:
     wide = hidden_degrees(13, 5)  # width >= D: both layouts, each degree 2 or 3 times
     assert torch.equal(wide, hidden_degrees(13, 5, "prefix"))

@@ -166,12 +166,23 @@ class MADEOutput(nn.Module):
             (int(a), int(b), int(end[b - 1])) for a, b in zip(bounds[:-1], bounds[1:], strict=True)
             if b > a
         ]  # fmt: skip
+        #: Without gradients one product over all rows: the concatenation of the groups' outputs
+        #: costs more than the multiply-adds they skip. CaloGAN student, batch 10,000, 2 CPU
+        #: threads, ms per shower with 8 groups -> 1: 0.454 -> 0.450 (float32), 0.379 -> 0.353
+        #: (bfloat16), 0.275 -> 0.240 (fused splines), 0.190 -> 0.176 (fused, bfloat16).
+        self.inference_groups = [(0, features, int(end[-1]))] if features else []
         self._cache: tuple[tuple, list[tuple[Tensor, Tensor]]] | None = None
         #: Inference-only matrix-product dtype (see :func:`set_matmul_dtype`); None: the weights'.
         self.matmul_dtype: torch.dtype | None = None
         #: Return the parameters in ``matmul_dtype`` rather than converting them back (set for a
         #: consumer that converts as it reads: :mod:`hepflows.flows.fused`).
         self.keep_matmul_dtype = False
+
+    def _active_groups(self) -> list[tuple[int, int, int]]:
+        """The row groups of this call: one product without gradients (see ``inference_groups``)."""
+        if torch.is_grad_enabled() and self.weight.requires_grad:
+            return self.groups
+        return self.inference_groups
 
     def _grouped(self, dtype: torch.dtype | None = None) -> list[tuple[Tensor, Tensor]]:
         key = (
@@ -185,7 +196,7 @@ class MADEOutput(nn.Module):
         w = (self.weight * self.mask).view(p, d, -1)
         b = self.bias.view(p, d)
         parts = []
-        for start, stop, k in self.groups:
+        for start, stop, k in self._active_groups():
             wg = w[:, start:stop, :k].reshape(p * (stop - start), k)
             bg = b[:, start:stop].reshape(-1)
             if dtype is not None:
@@ -201,7 +212,9 @@ class MADEOutput(nn.Module):
         x = h if dtype is None else h.to(dtype)
         outs = [
             torch.nn.functional.linear(x[:, : wg.shape[1]], wg, bg).view(n, p, stop - start)
-            for (wg, bg), (start, stop, _) in zip(self._grouped(dtype), self.groups, strict=True)
+            for (wg, bg), (start, stop, _) in zip(
+                self._grouped(dtype), self._active_groups(), strict=True
+            )
         ]
         out = outs[0] if len(outs) == 1 else torch.cat(outs, dim=2)
         return out if dtype is None or self.keep_matmul_dtype else out.to(h.dtype)
