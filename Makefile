@@ -27,6 +27,7 @@ lint: $(BIN)/hepflows
 bench: $(BIN)/hepflows
 	$(BIN)/python -m pip install -q -e ".[dev,bench]"
 	$(BIN)/python bench/flows.py
+	$(BIN)/python bench/fused_splines.py
 	$(BIN)/python bench/calo_sim.py
 	$(BIN)/python bench/metrics.py
 	$(BIN)/python bench/nis.py

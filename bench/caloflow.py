@@ -7,13 +7,17 @@ For one particle (and geometry), in one run:
 2. train flow I, the flow II teacher and the student with the geometry's CPU configuration
    (``hepflows calo train``; an interrupted run resumes);
 3. generate as many showers as the reference holds, with the reference's incident energies, from
-   the teacher, the student, and the student with bfloat16 matrix products (``student-bf16``);
+   the teacher, the student, the student with bfloat16 matrix products (``student-bf16``) and
+   that with fused, compiled splines (``student-bf16-compiled``, ``--compile``);
 4. evaluate each against the reference (``fast`` classifier preset: low- and high-level AUC, FPD,
    KPD, mean separation power), next to reference-2 against the reference (the floor);
-5. time generation per shower at batch sizes 1, 100 and 10,000 for the three, and the teacher
-   once more at batch 1 and 100 sampled the way CaloFlow samples a MAF: one full network pass
-   per voxel and block (``teacher-passes``; hepflows' teacher steps through MADE's hidden units
-   instead, see docs/caloflow.md). Batch 10,000 would take about half an hour that way.
+5. time generation per shower at batch sizes 1, 100 and 10,000 for each of those, and for the
+   float32 student and the teacher with compiled splines (``student-compiled``,
+   ``teacher-compiled``: timed only, their showers equal the eager ones to rounding); students
+   take the best of three runs. The teacher is timed once more at batch 1 and 100 sampled the way
+   CaloFlow samples a MAF: one full network pass per voxel and block (``teacher-passes``;
+   hepflows' teacher steps through MADE's hidden units instead, see docs/caloflow.md). Batch
+   10,000 would take about half an hour that way.
 
 A rerun on a finished work folder trains nothing and evaluates only what is missing.
 
@@ -67,12 +71,18 @@ def make_sample(path: Path, geometry: str, particle: str, n: int, seed: int) -> 
     print(f"simulated {n} {particle} -> {path} ({time.perf_counter() - t0:.0f} s)", flush=True)
 
 
-#: label -> (model, precision of flow II's matrix products)
+#: label -> (model, precision of flow II's matrix products, fused compiled splines)
 MODELS = {
-    "teacher": ("teacher", "float32"),
-    "student": ("student", "float32"),
-    "student-bf16": ("student", "bfloat16"),
+    "teacher": ("teacher", "float32", False),
+    "student": ("student", "float32", False),
+    "student-bf16": ("student", "bfloat16", False),
+    "student-bf16-compiled": ("student", "bfloat16", True),
+    "student-compiled": ("student", "float32", True),
+    "teacher-compiled": ("teacher", "float32", True),
 }
+#: timed, not evaluated: the same showers as their eager label to float32 rounding
+#: (tests/flows/test_fused.py), so a second evaluation would only measure the classifier's noise
+TIMED_ONLY = ("student-compiled", "teacher-compiled")
 
 
 #: batch size -> showers timed for the teacher sampled with full network passes
@@ -86,8 +96,8 @@ def epoch_seconds(stage_dir: Path) -> float:
 
 
 def load_model(run: Path, label: str) -> CaloFlowGenerator:
-    model, precision = MODELS[label]
-    return CaloFlowGenerator.load(run, model, precision=precision)
+    model, precision, compiled = MODELS[label]
+    return CaloFlowGenerator.load(run, model, precision=precision, compile=compiled)
 
 
 def generate_file(run: Path, label: str, reference: Path, out: Path) -> float:
@@ -102,7 +112,7 @@ def generate_file(run: Path, label: str, reference: Path, out: Path) -> float:
 
 def timing(run: Path, energy_mev: float) -> dict[str, dict[str, float]]:
     out: dict[str, dict[str, float]] = {}
-    for label, (model, _) in MODELS.items():
+    for label, (model, _, _) in MODELS.items():
         gen = load_model(run, label)
         row = {}
         for batch in (1, 100, 10_000):
@@ -110,7 +120,11 @@ def timing(run: Path, energy_mev: float) -> dict[str, dict[str, float]]:
             n = {1: 20 if model == "teacher" else 200, 100: 1000, 10_000: 10_000}[batch]
             if model == "teacher" and batch == 100:
                 n = 300
-            row[str(batch)] = 1e3 * time_per_shower(gen, batch, energy_mev, min_showers=n)
+            # students: the best of 3 runs (a single 10,000-shower run varied by ~20%)
+            repeats = 1 if model == "teacher" else 3
+            row[str(batch)] = 1e3 * time_per_shower(
+                gen, batch, energy_mev, repeats=repeats, min_showers=n
+            )
             print(f"  {label} batch {batch}: {row[str(batch)]:.3f} ms/shower", flush=True)
         out[label] = row
     gen = load_model(run, "teacher")
@@ -195,7 +209,7 @@ def main() -> int:
         evaluations = results.get("evaluation", {})
         for label in MODELS:  # a rerun on a finished run evaluates only what is missing
             out = work / f"gen-{label}.h5"
-            if label in evaluations and out.is_file():
+            if label in TIMED_ONLY or (label in evaluations and out.is_file()):
                 continue
             seconds = generate_file(run, label, files["ref"], out)
             results[f"generate_{label}_seconds"] = seconds
@@ -233,16 +247,21 @@ def main() -> int:
                 + (f"; {wall:.1f} min wall in one call" if wall else "")
             )
     ms = results["ms_per_shower"]
-    print(
-        "| batch | teacher ms/shower | student ms/shower | ratio | student bf16 | ratio "
-        "| teacher, full passes | ratio to student |"
-    )
-    print("|---|---|---|---|---|---|---|---|")
+    labels = [k for k in [*MODELS, "teacher-passes"] if k in ms]
+    print("\nms per shower, " + f"{args.threads} threads")
+    print("| batch | " + " | ".join(labels) + " |")
+    print("|---|" + "---|" * len(labels))
     for b in ("1", "100", "10000"):
-        t, s32, s16 = ms["teacher"][b], ms["student"][b], ms["student-bf16"][b]
-        passes = ms.get("teacher-passes", {}).get(b)
-        slow = "not timed | |" if passes is None else f"{passes:.1f} | {passes / s32:.0f}x |"
-        print(f"| {b} | {t:.3f} | {s32:.4f} | {t / s32:.0f}x | {s16:.4f} | {t / s16:.0f}x | {slow}")
+        cells = [f"{ms[k][b]:.4g}" if b in ms[k] else "not timed" for k in labels]
+        print(f"| {b} | " + " | ".join(cells) + " |")
+    fastest = min((k for k in labels if k.startswith("student")), key=lambda k: ms[k]["10000"])
+    for b in ("1", "100", "10000"):
+        ratios = [
+            f"{ms[k][b] / ms[fastest][b]:.0f}x vs {k}"
+            for k in ("teacher", "teacher-compiled", "teacher-passes")
+            if k in ms and b in ms[k]
+        ]
+        print(f"{fastest} at batch {b}: {ms[fastest][b]:.4g} ms, " + ", ".join(ratios))
     return 0
 
 

@@ -51,6 +51,7 @@ from hepflows.calo.preprocess import (
     voxels_to_flow2,
 )
 from hepflows.flows.conditioners import set_matmul_dtype
+from hepflows.flows.fused import FusedSplinesUnavailable, enable_fused_splines
 from hepflows.flows.models import IAF, MAF, Flow
 from hepflows.io import InputError, read_json, write_json
 from hepflows.train import STATE_FILE, TrainConfig, Trainer, load_flow
@@ -487,6 +488,7 @@ class CaloFlowGenerator:
         device: str = "cpu",
         precision: str = "float32",
         noise_cut_mev: float | None = None,
+        compile: bool = False,
     ) -> CaloFlowGenerator:
         """Load flow I and flow II (``teacher`` or ``student``) from a run folder.
 
@@ -497,6 +499,12 @@ class CaloFlowGenerator:
         everything else stay float32): several times faster products on CPUs with AVX-512 BF16,
         at ~3 significant digits in the spline parameters. The teacher's stepwise sampling does not
         use it.
+
+        ``compile=True`` evaluates both flows' splines through one fused, ``torch.compile``-d loop
+        (:mod:`hepflows.flows.fused`): the same showers to float32 rounding, 1.9x faster flow II
+        sampling for the CaloGAN student at batch 10,000 on two cores, 3.2x with bfloat16
+        (docs/caloflow.md). It compiles here, on two showers (seconds; needs a C++ compiler on a
+        CPU), so that the first batch is not slow.
         """
         folder = Path(run_dir)
         if model not in ("teacher", "student"):
@@ -515,7 +523,16 @@ class CaloFlowGenerator:
         flow1 = load_flow(folder / "flow1", device=device)
         flow2 = load_flow(folder / model, device=device)
         set_matmul_dtype(flow2, MATMUL_DTYPES[precision])
-        return cls(info, flow1, flow2, model)
+        generator = cls(info, flow1, flow2, model)
+        if compile:
+            try:
+                enable_fused_splines(flow1)
+                enable_fused_splines(flow2)
+            except FusedSplinesUnavailable as exc:
+                raise InputError(f"cannot compile the splines: {exc}") from exc
+            middle = math.sqrt(math.prod(info.preprocessing.energy_range_mev))
+            generator.generate(np.full(2, middle))  # compile now, not in the first batch
+        return generator
 
     @staticmethod
     def _sample(flow: Flow, context: np.ndarray, generator: torch.Generator) -> np.ndarray:

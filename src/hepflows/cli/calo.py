@@ -125,6 +125,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         "AVX-512 BF16 and on GPUs; splines stay float32)",
     )
     gen.add_argument(
+        "--compile",
+        action="store_true",
+        help="evaluate the splines as one fused, torch.compile-d loop: the same showers to float32 "
+        "rounding, ~2x faster at large batches (3x with bfloat16); compiles for seconds first "
+        "and needs a C++ compiler",
+    )
+    gen.add_argument(
         "--noise-cut",
         type=float,
         default=None,
@@ -286,9 +293,12 @@ def run_generate(args: argparse.Namespace) -> int:
     from hepflows.calo.formats import ShowerWriter, read_showers
     from hepflows.calo.simulate import EnergySpectrum
 
+    t0 = time.perf_counter()
     gen = CaloFlowGenerator.load(
-        args.run_dir, args.model, args.device, args.precision, args.noise_cut
+        args.run_dir, args.model, args.device, args.precision, args.noise_cut, args.compile
     )
+    if args.compile and not args.quiet:
+        print(f"compiled the fused splines in {time.perf_counter() - t0:.1f} s")
     geometry = gen.geometry
     if args.like is not None:
         energies, _, ref_geo = read_showers(args.like, max_showers=args.n)
@@ -313,6 +323,6 @@ def run_generate(args: argparse.Namespace) -> int:
         f"wrote {len(energies)} showers ({args.model}, {geometry.name}) to {args.out} in "
         f"{seconds:.1f} s: {len(energies) / seconds:.0f} showers/s "
         f"({1e3 * seconds / len(energies):.3f} ms per shower, batch {args.batch_size}, "
-        f"{args.precision})"
+        f"{args.precision}{', compiled' if args.compile else ''})"
     )
     return 0
