@@ -51,6 +51,12 @@ def test_config_presets_and_overrides(tmp_path: Path) -> None:
         load_config("atlas")
     for name in ("calogan", "ds1-photons", "ds1-pions", "ds2", "ds3"):
         assert load_config(name)["teacher"]["blocks"] >= 2
+        # every geometry names every setting, so any of them can be overridden (e.g. the
+        # student's init on ds1, which a missing key used to refuse as "unknown")
+        for stage in ("flow1", "teacher", "student", "preprocessing"):
+            assert set(load_config(name)[stage]) == set(cpu[stage]), (name, stage)
+    ds1 = load_config("ds1-photons", override={"student": {"init": "teacher", "hidden": [256]}})
+    assert ds1["student"]["init"] == "teacher"
 
 
 def test_permutations_stay_within_layers() -> None:

@@ -501,10 +501,10 @@ class CaloFlowGenerator:
         use it.
 
         ``compile=True`` evaluates both flows' splines through one fused, ``torch.compile``-d loop
-        (:mod:`hepflows.flows.fused`): the same showers to float32 rounding, 1.9x faster flow II
-        sampling for the CaloGAN student at batch 10,000 on two cores, 3.2x with bfloat16
-        (docs/caloflow.md). It compiles here, on two showers (seconds; needs a C++ compiler on a
-        CPU), so that the first batch is not slow.
+        (:mod:`hepflows.flows.fused`): the same showers to float32 rounding; the CaloGAN student
+        generates 1.7x faster at batch 10,000 on two cores, 2.1x with bfloat16 (docs/caloflow.md).
+        It compiles here, on two showers (seconds; needs a C++ compiler on a CPU), so that the
+        first batch is not slow.
         """
         folder = Path(run_dir)
         if model not in ("teacher", "student"):

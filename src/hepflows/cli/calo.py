@@ -128,8 +128,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--compile",
         action="store_true",
         help="evaluate the splines as one fused, torch.compile-d loop: the same showers to float32 "
-        "rounding, ~2x faster at large batches (3x with bfloat16); compiles for seconds first "
-        "and needs a C++ compiler",
+        "rounding, 1.7x faster at batch 10,000 (2.1x with --precision bfloat16) for the CaloGAN "
+        "student on 2 cores; compiles for seconds first and needs a C++ compiler",
     )
     gen.add_argument(
         "--noise-cut",
@@ -298,7 +298,8 @@ def run_generate(args: argparse.Namespace) -> int:
         args.run_dir, args.model, args.device, args.precision, args.noise_cut, args.compile
     )
     if args.compile and not args.quiet:
-        print(f"compiled the fused splines in {time.perf_counter() - t0:.1f} s")
+        seconds = time.perf_counter() - t0
+        print(f"loaded the model and compiled its fused splines in {seconds:.1f} s")
     geometry = gen.geometry
     if args.like is not None:
         energies, _, ref_geo = read_showers(args.like, max_showers=args.n)
