@@ -171,20 +171,16 @@ class MADEOutput(nn.Module):
         #: threads, ms per shower with 8 groups -> 1: 0.454 -> 0.450 (float32), 0.379 -> 0.353
         #: (bfloat16), 0.275 -> 0.240 (fused splines), 0.190 -> 0.176 (fused, bfloat16).
         self.inference_groups = [(0, features, int(end[-1]))] if features else []
-        self._cache: tuple[tuple, list[tuple[Tensor, Tensor]]] | None = None
+        self._cache: tuple[tuple, list[tuple[Tensor, Tensor, int]]] | None = None
         #: Inference-only matrix-product dtype (see :func:`set_matmul_dtype`); None: the weights'.
         self.matmul_dtype: torch.dtype | None = None
         #: Return the parameters in ``matmul_dtype`` rather than converting them back (set for a
         #: consumer that converts as it reads: :mod:`hepflows.flows.fused`).
         self.keep_matmul_dtype = False
 
-    def _active_groups(self) -> list[tuple[int, int, int]]:
-        """The row groups of this call: one product without gradients (see ``inference_groups``)."""
-        if torch.is_grad_enabled() and self.weight.requires_grad:
-            return self.groups
-        return self.inference_groups
-
-    def _grouped(self, dtype: torch.dtype | None = None) -> list[tuple[Tensor, Tensor]]:
+    def _grouped(self, dtype: torch.dtype | None = None) -> list[tuple[Tensor, Tensor, int]]:
+        """``(weight, bias, features in the group)`` per product: the staircase groups when a
+        gradient is taken, else the one product of ``inference_groups`` (cached)."""
         key = (
             self.weight._version, self.weight.data_ptr(), self.weight.dtype, self.bias._version,
             dtype,
@@ -196,12 +192,14 @@ class MADEOutput(nn.Module):
         w = (self.weight * self.mask).view(p, d, -1)
         b = self.bias.view(p, d)
         parts = []
-        for start, stop, k in self._active_groups():
+        for start, stop, k in self.inference_groups if use_cache else self.groups:
             wg = w[:, start:stop, :k].reshape(p * (stop - start), k)
             bg = b[:, start:stop].reshape(-1)
             if dtype is not None:
                 wg, bg = wg.to(dtype), bg.to(dtype)
-            parts.append((wg.contiguous(), bg.contiguous()) if use_cache else (wg, bg))
+            if use_cache:
+                wg, bg = wg.contiguous(), bg.contiguous()
+            parts.append((wg, bg, stop - start))
         if use_cache:
             self._cache = (key, parts)
         return parts
@@ -211,10 +209,8 @@ class MADEOutput(nn.Module):
         dtype = _inference_dtype(self.matmul_dtype, self.weight)
         x = h if dtype is None else h.to(dtype)
         outs = [
-            torch.nn.functional.linear(x[:, : wg.shape[1]], wg, bg).view(n, p, stop - start)
-            for (wg, bg), (start, stop, _) in zip(
-                self._grouped(dtype), self._active_groups(), strict=True
-            )
+            torch.nn.functional.linear(x[:, : wg.shape[1]], wg, bg).view(n, p, width)
+            for wg, bg, width in self._grouped(dtype)
         ]
         out = outs[0] if len(outs) == 1 else torch.cat(outs, dim=2)
         return out if dtype is None or self.keep_matmul_dtype else out.to(h.dtype)
