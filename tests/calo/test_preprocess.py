@@ -9,6 +9,7 @@ from hepflows.calo.geometry import get_geometry
 from hepflows.calo.preprocess import (
     ALPHA,
     CUT_MAX_FACTOR,
+    CUT_MIN_FACTOR,
     CUT_QUANTILE,
     Preprocessing,
     add_noise,
@@ -119,16 +120,22 @@ def test_default_cut_sits_below_the_real_deposits_and_above_the_noise() -> None:
     # real deposits from 0.2 MeV up: the cut goes to its ceiling, 10x the noise
     s = np.where(hits, rng.uniform(0.2, 50.0, hits.shape), 0.0)
     assert default_noise_cut(GEO, s, noise) == pytest.approx(CUT_MAX_FACTOR * noise)
-    # a tenth of the deposits at 2-4 keV: the cut stays at the 1e-3 quantile, above the noise
+    # a tenth of the deposits at 6-8 keV: the cut stays at the 1e-3 quantile, above the floor
     small = rng.random(hits.shape) < 0.1
-    s2 = np.where(hits, np.where(small, rng.uniform(2e-3, 4e-3, hits.shape), s), 0.0)
+    s2 = np.where(hits, np.where(small, rng.uniform(6e-3, 8e-3, hits.shape), s), 0.0)
     cut = default_noise_cut(GEO, s2, noise)
     assert cut == pytest.approx(np.quantile(s2[s2 > 0], CUT_QUANTILE))
-    assert 2e-3 <= cut < 2.1e-3
-    # deposits below the noise: never below the noise's edge; a readout threshold wins
-    assert default_noise_cut(GEO, s * 1e-5, noise) == noise
+    assert 6e-3 <= cut < 6.1e-3
+    # deposits down to and below the noise (CaloGAN pi+): never below the floor, 5x the noise's
+    # edge, where flow II's smeared noise ends; a readout threshold wins
+    assert CUT_MIN_FACTOR * noise == pytest.approx(5e-3)
+    assert default_noise_cut(GEO, s * 1e-5, noise) == pytest.approx(CUT_MIN_FACTOR * noise)
+    tiny = np.where(small, s * 1e-7, s)
+    assert default_noise_cut(GEO, tiny, noise) == pytest.approx(CUT_MIN_FACTOR * noise)
     assert default_noise_cut(get_geometry("ds1-photons"), s[:, :368], noise) == 1.0
-    assert default_noise_cut(GEO, np.zeros((5, GEO.n_voxels)), noise) == noise
+    assert default_noise_cut(GEO, np.zeros((5, GEO.n_voxels)), noise) == pytest.approx(
+        CUT_MIN_FACTOR * noise
+    )
 
 
 def test_support_clip_caps_voxels_beyond_the_training_maximum() -> None:
