@@ -40,13 +40,11 @@ ALPHA = 1e-6
 #: Offset inside log10(E_l / 100 GeV + LAYER_LOG_FLOOR) for flow II's context.
 LAYER_LOG_FLOOR = 1e-8
 #: The default generation cut lies between CUT_MIN_FACTOR and CUT_MAX_FACTOR times the noise's
-#: edge ... (the floor: flow II smears the noise band [0, noise) up to about twice its edge;
-#: CaloGAN pi+ teacher, cut at the edge: 80% of layer 0's generated voxels at 1-2 keV, none in
-#: the data, high-level AUC 0.967 -> 0.731 with a 5 keV cut; see docs/caloflow.md)
+#: edge (why: :func:`default_noise_cut`) ...
 CUT_MIN_FACTOR = 5.0
 CUT_MAX_FACTOR = 10.0
 #: ... at this quantile of the training set's non-zero voxel energies (so it removes at most this
-#: fraction of the real deposits).
+#: fraction of the real deposits above the floor).
 CUT_QUANTILE = 1e-3
 
 
@@ -194,7 +192,8 @@ def default_noise_cut(
     the quantile keeps the cut down where a training set does have deposits just above the floor.
     The floor: deposits below a few times the noise's edge cannot be told from the smeared noise
     (CaloGAN pi+ has real deposits down to 1e-10 MeV, so the quantile alone put its cut at the
-    edge, 1 keV, and the leak at 1-2 keV outnumbered layer 0's real voxels four to one).
+    edge, 1 keV, and the leak at 1-2 keV outnumbered layer 0's real voxels four to one; with a
+    5 keV cut the teacher's high-level AUC went 0.967 -> 0.731, see docs/caloflow.md).
     """
     sample = np.asarray(showers_mev[:max_showers])
     deposits = sample[sample > 0]
