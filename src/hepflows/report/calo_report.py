@@ -17,8 +17,26 @@ from hepflows.report.calo_plots import plot_average_images
 from hepflows.report.plots import hep_style, save_figure
 
 
+def occupied_range(
+    edges: np.ndarray, counts: np.ndarray, margin_bins: int = 3
+) -> tuple[float, float]:
+    """The x range to show: the bins where ``counts`` is non-zero, widened by ``margin_bins`` on
+    each side (clipped to the edges). A histogram with no entries shows its full range.
+
+    The CaloChallenge feature ranges are fixed per dataset and layer, so a feature can occupy a
+    tenth of its axis; zooming the plot leaves the bins, and so the separation power, unchanged.
+    """
+    filled = np.flatnonzero(np.asarray(counts) > 0)
+    if filled.size == 0:
+        return float(edges[0]), float(edges[-1])
+    first = max(int(filled[0]) - margin_bins, 0)
+    last = min(int(filled[-1]) + 1 + margin_bins, len(edges) - 1)
+    return float(edges[first]), float(edges[last])
+
+
 def plot_comparison(h: Histogram, path: Path) -> Path:
-    """Reference vs generated (densities) with separation power in the legend, ratio below."""
+    """Reference vs generated (densities) with separation power in the legend, ratio below; the
+    x axis shows the occupied bins (:func:`occupied_range`)."""
     hep_style()
     fig, (ax, rx) = plt.subplots(
         2, 1, figsize=(7, 6.5), sharex=True, gridspec_kw={"height_ratios": [3, 1], "hspace": 0.05}
@@ -33,6 +51,7 @@ def plot_comparison(h: Histogram, path: Path) -> Path:
     log_x = h.edges[0] > 0 and h.edges[-1] / h.edges[0] > 100
     if log_x:
         ax.set_xscale("log")
+    ax.set_xlim(*occupied_range(h.edges, h.reference + h.generated))
     with np.errstate(divide="ignore", invalid="ignore"):
         ratio = np.where(ref > 0, gen / ref, np.nan)
     rx.stairs(ratio, h.edges, lw=1.5, color="k")
