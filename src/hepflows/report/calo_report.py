@@ -23,8 +23,9 @@ def occupied_range(
     """The x range to show: the bins where ``counts`` is non-zero, widened by ``margin_bins`` on
     each side (clipped to the edges). A histogram with no entries shows its full range.
 
-    The CaloChallenge feature ranges are fixed per dataset and layer, so a feature can occupy a
-    tenth of its axis; zooming the plot leaves the bins, and so the separation power, unchanged.
+    Binnings can be fixed in advance (the CaloChallenge feature ranges, per dataset and layer), so
+    a feature can occupy a tenth of its axis; zooming the plot leaves the bins, and so the
+    separation power, unchanged.
     """
     filled = np.flatnonzero(np.asarray(counts) > 0)
     if filled.size == 0:
