@@ -21,14 +21,16 @@ Presets:
 * ``fast``: sized for a 2-core CPU: 2 x [256, LeakyReLU], Adam lr 5e-4, batch 256, 50 epochs,
   float32. Column blocks the caller names (``blocks``, e.g. the voxel energy fractions) are each
   multiplied by one number that brings the RMS of the block's training-split entries to 0.05;
-  other columns are used as given. Why: on CaloGAN (voxel-fraction RMS 0.017) this small network
-  often failed to learn the voxels in 50 epochs, and its low-level AUC depended on the seed
-  (0.71 / 0.51 / 0.68 on one file); at RMS 0.05 it reads 0.80 for every seed. On DS1 photons
-  (RMS 0.008 as given) the rescaling changes the AUC by less than the seed spread; at RMS 0.3 and
-  above it learns too fast and loses 0.01-0.04. One number per block keeps the voxels' relative
-  sizes: per-column standardising was tried and rejected, as it amplifies nearly-always-empty
-  voxels (0.06 below ``challenge`` in low-level AUC). How closely ``fast`` tracks ``challenge``
-  is measured in ``docs/evaluation.md``.
+  every other column is standardised (training-split mean and standard deviation). Why the
+  blocks: on CaloGAN (voxel-fraction RMS 0.017) this small network often failed to learn the
+  voxels in 50 epochs, and its low-level AUC depended on the seed (0.71 / 0.51 / 0.68 on one
+  file); at RMS 0.05 it reads 0.80 for every seed. At RMS 0.3 and above it learns too fast and
+  loses 0.01-0.04. One number per block keeps the voxels' relative sizes: per-column
+  standardising of voxels was tried and rejected, as it amplifies nearly-always-empty voxels
+  (0.06 below ``challenge`` in low-level AUC). Why the other columns: used as given (log10 E_inc
+  ~ 3-5 beside voxels of RMS 0.05) they slowed the voxels' learning, and the low-level AUC read
+  0.01-0.05 below what the same network sees with them standardised, with the floor unchanged
+  (``docs/evaluation.md``). How closely ``fast`` tracks ``challenge`` is measured there too.
 
 The AUC's uncertainty is the Hanley-McNeil standard error for the validation split sizes; with
 ``repeats > 1`` the splits are redrawn and the result is mean +- standard deviation over repeats,
@@ -61,12 +63,14 @@ class ClassifierPreset:
     batch_size: int = 1000
     dtype: torch.dtype = torch.float32
     standardise: bool = True
+    """z-score every column outside the rescaled blocks (all columns if ``block_rms`` is None)."""
     block_rms: float | None = None
+    """Multiply each caller-named column block by one number to this training-split RMS."""
 
 
 PRESETS = {
     "challenge": ClassifierPreset((2048, 2048, 2048), 50, 2e-4, 1000, torch.float64, False),
-    "fast": ClassifierPreset((256, 256), 50, 5e-4, 256, torch.float32, False, block_rms=0.05),
+    "fast": ClassifierPreset((256, 256), 50, 5e-4, 256, torch.float32, True, block_rms=0.05),
 }
 
 
@@ -140,7 +144,8 @@ def classifier_test(
         repeats: independent trainings with redrawn splits; > 1 reports mean +- std.
         blocks: column ranges that hold one quantity in one unit (e.g. voxel energy fractions,
             ``calo.features.classifier_blocks``); a preset with ``block_rms`` rescales each to
-            that RMS over its training-split entries. Ignored by presets without it.
+            that RMS over its training-split entries (and standardises only the columns outside
+            them). Ignored by presets without it.
     """
     if isinstance(preset, str) and preset not in PRESETS:
         raise InputError(f"unknown classifier preset {preset!r}; expected one of {sorted(PRESETS)}")
@@ -207,16 +212,19 @@ def _one_run(
     train, test, val = (
         [np.concatenate(z) for z in zip(*(p[k] for p in parts), strict=True)] for k in range(3)
     )
-    if cfg.standardise:
-        mean, std = train[0].mean(0), train[0].std(0)
-        std[std == 0] = 1.0
-        for part in (train, test, val):
-            part[0] = (part[0] - mean) / std
+    in_block = np.zeros(ref.shape[1], dtype=bool)
     for block in blocks if cfg.block_rms is not None else ():
+        in_block[block] = True
         rms = float(np.sqrt(np.mean(np.square(train[0][:, block]))))
         if rms > 0:
             for part in (train, test, val):
                 part[0][:, block] *= cfg.block_rms / rms
+    if cfg.standardise and not in_block.all():
+        free = ~in_block
+        mean, std = train[0][:, free].mean(0), train[0][:, free].std(0)
+        std[std == 0] = 1.0
+        for part in (train, test, val):
+            part[0][:, free] = (part[0][:, free] - mean) / std
 
     def tensor(a: np.ndarray) -> torch.Tensor:
         return torch.as_tensor(a, dtype=cfg.dtype, device=device)
