@@ -8,6 +8,7 @@ import torch
 from hepflows.calo.distill import (
     Distillation,
     StudentTeacherKL,
+    _mse,
     check_compatible,
     student_teacher_kl,
 )
@@ -29,6 +30,22 @@ def pair(features: int, seed_t: int = 0, seed_s: int = 1, **kw):
         for p in teacher.parameters():
             p.mul_(1.5)
     return teacher, student
+
+
+def test_squared_distance_value_and_gradients_match_autograd() -> None:
+    a = torch.randn(5, 3, 7, dtype=torch.float64, requires_grad=True)
+    b = torch.randn(5, 3, 7, dtype=torch.float64, requires_grad=True)
+    weights = torch.rand(5, dtype=torch.float64)
+    got = _mse(a, b)
+    expected = (a - b).pow(2).flatten(1).mean(1)
+    assert torch.allclose(got, expected, atol=1e-14)
+    g_got = torch.autograd.grad((got * weights).sum(), (a, b))
+    g_exp = torch.autograd.grad((expected * weights).sum(), (a, b))
+    for x, y in zip(g_got, g_exp, strict=True):
+        assert torch.allclose(x, y, atol=1e-14)
+    assert torch.autograd.gradcheck(_mse, (a, b))
+    only_a = torch.autograd.grad(_mse(a, b.detach()).sum(), a)[0]  # no gradient for b asked
+    assert torch.allclose(only_a, g_exp[0] / weights[:, None, None], atol=1e-12)
 
 
 def test_exact_inverse_has_zero_loss_and_zero_kl() -> None:

@@ -51,11 +51,10 @@ def test_made_parameters_of_feature_i_depend_only_on_earlier_features(hidden, de
 
 
 @pytest.mark.parametrize("degrees", ["spread", "prefix"])
-def test_made_output_without_gradients_is_the_grouped_product(degrees: str) -> None:
-    """Without gradients the output layer runs as one product (inference_groups); with them, in
-    groups over the staircase. Both are the same masked product."""
+def test_made_output_with_and_without_gradients_is_the_masked_product(degrees: str) -> None:
+    """Training (uncached) and inference (cached, invalidated by a weight update) both give the
+    dense masked product."""
     made = MADE(30, 7, (12,), context=2, groups=4, degrees=degrees).double()
-    assert len(made.output_layer.groups) == 4 and len(made.output_layer.inference_groups) == 1
     x, c = torch.randn(9, 30, dtype=torch.float64), torch.randn(9, 2, dtype=torch.float64)
     with_grad = made(x, c)
     with torch.no_grad():
@@ -65,6 +64,14 @@ def test_made_output_without_gradients_is_the_grouped_product(degrees: str) -> N
     reference = (h @ dense.T + made.output_layer.bias).view(9, 7, 30)
     assert torch.allclose(with_grad, reference, atol=1e-12)
     assert torch.allclose(without, reference, atol=1e-12)
+    with torch.no_grad():
+        made.output_layer.weight.add_(0.5)
+        moved = made(x, c)
+    assert torch.allclose(
+        moved,
+        (h @ made.output_layer.dense_weight().T + made.output_layer.bias).view(9, 7, 30),
+        atol=1e-12,
+    )
 
 
 def test_hidden_degrees_layouts() -> None:
@@ -104,7 +111,7 @@ def test_bfloat16_matmuls_only_without_gradients_and_close_to_float32() -> None:
     error = (fast - exact).abs()
     assert error.median() < 0.01 and error.max() < 0.2 and (fast_ld - exact_ld).abs().max() < 0.2
     trained, _ = flow.to_data(z, c)  # with gradients the weights' own dtype is used
-    assert torch.equal(trained.detach(), exact)
+    assert (trained.detach() - exact).abs().max() < 1e-5  # float32 rounding, not bfloat16's
     set_matmul_dtype(flow, None)
     with torch.no_grad():
         assert torch.equal(flow.to_data(z, c)[0], exact)

@@ -208,8 +208,9 @@ def test_stepwise_inversion_matches_full_passes(cls, hidden, degrees) -> None:
             layer.stepwise = False
     with torch.no_grad():
         passes_out, passes_ld = slow(v, c)
-    assert torch.equal(passes_out, reference_out.detach())
-    assert torch.equal(passes_ld, reference_ld.detach())
+    # equal up to summation order (training runs the masked products ungrouped)
+    assert torch.allclose(passes_out, reference_out.detach(), atol=1e-12)
+    assert torch.allclose(passes_ld, reference_ld.detach(), atol=1e-12)
 
 
 def test_copied_conditioners_give_the_teacher_s_map_when_it_ignores_its_inputs() -> None:

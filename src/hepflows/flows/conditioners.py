@@ -63,6 +63,9 @@ class MaskedLinear(nn.Linear):
     the all-zero block. For MADE this removes ~40% of the multiply-adds. Outputs come back in the
     original row order, so the layer behaves exactly as ``F.linear(x, weight * mask, bias)``.
     Without gradients the masked, grouped weights are cached (invalidated when the weights change).
+    With gradients (training) the layer is one dense masked product: autograd's backward of each
+    group's weight slice allocates and adds a full-size zero gradient, and the thin products are
+    less efficient, so grouping made training slower, not faster (``docs/flows.md``).
     """
 
     def __init__(self, mask: Tensor, bias: bool = True, groups: int = 1) -> None:
@@ -101,15 +104,16 @@ class MaskedLinear(nn.Linear):
         if use_cache and self._cache is not None and self._cache[0] == key:
             return self._cache[1]
         masked = self.weight * self.mask
+        if not use_cache:  # training: one dense product (see the class docstring)
+            return [(masked, self.bias, self.in_features)]
         parts = []
         for a, b, k in self.groups:
             w = masked[a:b, :k]
             bias = None if self.bias is None else self.bias[a:b]
             if dtype is not None:
                 w, bias = w.to(dtype), None if bias is None else bias.to(dtype)
-            parts.append((w.contiguous() if use_cache else w, bias, k))
-        if use_cache:
-            self._cache = (key, parts)
+            parts.append((w.contiguous(), bias, k))
+        self._cache = (key, parts)
         return parts
 
     def forward(self, x: Tensor) -> Tensor:
@@ -139,13 +143,18 @@ class MADEOutput(nn.Module):
     """MADE's output layer, writing the bins-major ``(N, P, D)`` parameters directly.
 
     Output unit ``p * D + i`` (parameter p of feature i) sees the hidden units of degree <= i.
-    The features are split into ``groups`` contiguous ranges; each range is one matrix product
-    over the hidden prefix its last feature needs, reshaped to ``(N, P, range)`` and concatenated
-    along the feature axis. Compared with a row-sorted :class:`MaskedLinear` this skips the
-    gather that restores bins-major order, which was ~30% of a student IAF's sampling time.
+    One matrix product over all rows, reshaped to ``(N, P, D)``: compared with a row-sorted
+    :class:`MaskedLinear` this skips the gather that restores bins-major order, which was ~30% of
+    a student IAF's sampling time. Splitting the features into staircase groups that skip the
+    masked zeros was measured and dropped, both without gradients (CaloGAN student, batch 10,000,
+    2 threads, ms per shower with 8 groups -> 1: 0.454 -> 0.450 float32, 0.379 -> 0.353
+    bfloat16, 0.275 -> 0.240 fused splines, 0.190 -> 0.176 fused bfloat16) and with them (a
+    CaloGAN teacher's training step, 2.65 -> 3.38 steps/s for 8 groups -> 1 in both MADE layers,
+    ``docs/flows.md``): the thin products and, in training, the full-size zero gradient autograd
+    builds for every group's weight slice cost more than the skipped multiply-adds.
     """
 
-    def __init__(self, hidden_degree: Tensor, features: int, num_params: int, groups: int) -> None:
+    def __init__(self, hidden_degree: Tensor, features: int, num_params: int) -> None:
         super().__init__()
         self.features, self.num_params = features, num_params
         width = len(hidden_degree)
@@ -159,60 +168,37 @@ class MADEOutput(nn.Module):
         with torch.no_grad():
             self.weight.uniform_(-1.0, 1.0).mul_(bound)
             self.bias.uniform_(-1.0, 1.0).mul_(bound.squeeze(1))
-        # end[i]: hidden units of degree <= i are [0, end[i]) (degrees are sorted).
-        end = torch.searchsorted(hidden_degree, torch.arange(features), right=True)
-        bounds = torch.linspace(0, features, max(1, min(groups, features)) + 1).long()
-        self.groups: list[tuple[int, int, int]] = [
-            (int(a), int(b), int(end[b - 1])) for a, b in zip(bounds[:-1], bounds[1:], strict=True)
-            if b > a
-        ]  # fmt: skip
-        #: Without gradients one product over all rows: the concatenation of the groups' outputs
-        #: costs more than the multiply-adds they skip. CaloGAN student, batch 10,000, 2 CPU
-        #: threads, ms per shower with 8 groups -> 1: 0.454 -> 0.450 (float32), 0.379 -> 0.353
-        #: (bfloat16), 0.275 -> 0.240 (fused splines), 0.190 -> 0.176 (fused, bfloat16).
-        self.inference_groups = [(0, features, int(end[-1]))] if features else []
-        self._cache: tuple[tuple, list[tuple[Tensor, Tensor, int]]] | None = None
+        #: Hidden units any output sees (degrees are sorted; units of degree >= D feed nothing).
+        self.used_hidden = int((hidden_degree <= features - 1).sum())
+        self._cache: tuple[tuple, tuple[Tensor, Tensor]] | None = None
         #: Inference-only matrix-product dtype (see :func:`set_matmul_dtype`); None: the weights'.
         self.matmul_dtype: torch.dtype | None = None
         #: Return the parameters in ``matmul_dtype`` rather than converting them back (set for a
         #: consumer that converts as it reads: :mod:`hepflows.flows.fused`).
         self.keep_matmul_dtype = False
 
-    def _grouped(self, dtype: torch.dtype | None = None) -> list[tuple[Tensor, Tensor, int]]:
-        """``(weight, bias, features in the group)`` per product: the staircase groups when a
-        gradient is taken, else the one product of ``inference_groups`` (cached)."""
+    def _product_weights(self, dtype: torch.dtype | None) -> tuple[Tensor, Tensor]:
+        """Masked ``(P * D, used_hidden)`` weight and bias in ``dtype``; cached until the weights
+        change when no weight gradient is taken."""
+        if torch.is_grad_enabled() and (self.weight.requires_grad or self.bias.requires_grad):
+            return (self.weight * self.mask)[:, : self.used_hidden], self.bias
         key = (
             self.weight._version, self.weight.data_ptr(), self.weight.dtype, self.bias._version,
             dtype,
         )  # fmt: skip
-        use_cache = not (torch.is_grad_enabled() and self.weight.requires_grad)
-        if use_cache and self._cache is not None and self._cache[0] == key:
-            return self._cache[1]
-        p, d = self.num_params, self.features
-        w = (self.weight * self.mask).view(p, d, -1)
-        b = self.bias.view(p, d)
-        parts = []
-        for start, stop, k in self.inference_groups if use_cache else self.groups:
-            wg = w[:, start:stop, :k].reshape(p * (stop - start), k)
-            bg = b[:, start:stop].reshape(-1)
+        if self._cache is None or self._cache[0] != key:
+            w = (self.weight * self.mask)[:, : self.used_hidden]
+            b = self.bias
             if dtype is not None:
-                wg, bg = wg.to(dtype), bg.to(dtype)
-            if use_cache:
-                wg, bg = wg.contiguous(), bg.contiguous()
-            parts.append((wg, bg, stop - start))
-        if use_cache:
-            self._cache = (key, parts)
-        return parts
+                w, b = w.to(dtype), b.to(dtype)
+            self._cache = (key, (w.contiguous(), b.contiguous()))
+        return self._cache[1]
 
     def forward(self, h: Tensor) -> Tensor:
-        n, p = h.shape[0], self.num_params
         dtype = _inference_dtype(self.matmul_dtype, self.weight)
         x = h if dtype is None else h.to(dtype)
-        outs = [
-            torch.nn.functional.linear(x[:, : wg.shape[1]], wg, bg).view(n, p, width)
-            for wg, bg, width in self._grouped(dtype)
-        ]
-        out = outs[0] if len(outs) == 1 else torch.cat(outs, dim=2)
+        w, b = self._product_weights(dtype)
+        out = F.linear(x[:, : self.used_hidden], w, b).view(h.shape[0], self.num_params, -1)
         return out if dtype is None or self.keep_matmul_dtype else out.to(h.dtype)
 
     def dense_weight(self) -> Tensor:
@@ -285,7 +271,7 @@ class MADE(nn.Module):
         self.hidden_layers = nn.ModuleList(layers)
         self.context_layer = nn.Linear(context, hidden[0], bias=False) if context else None
         # bins-major: unit p * D + i is parameter p of feature i, seeing hidden degrees <= i
-        self.output_layer = MADEOutput(previous, features, num_params, groups)
+        self.output_layer = MADEOutput(previous, features, num_params)
         if zero_init:
             nn.init.zeros_(self.output_layer.weight)
             nn.init.zeros_(self.output_layer.bias)
