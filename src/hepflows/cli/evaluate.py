@@ -25,8 +25,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     calo.add_argument("--geometry", default=None, help="expected geometry (default: detect)")
     calo.add_argument("--preset", default="fast", choices=["fast", "challenge"],
                       help="classifier preset: fast (2 x 256, voxel block rescaled to RMS "
-                           "0.05, other columns standardised; minutes on a CPU) or challenge (the official 3 x 2048 "
-                           "float64 network on raw inputs; hours on a CPU) "
+                           "0.05, other columns standardised; minutes on a CPU) or challenge "
+                           "(the official 3 x 2048 float64 network on raw inputs; hours on a "
+                           "CPU) "
                            "(default: %(default)s)")  # fmt: skip
     calo.add_argument("--out", default="evaluation", help="output folder (default: %(default)s)")
     calo.add_argument("--max-showers", type=int, default=None, help="use at most this many")

@@ -149,9 +149,9 @@ class MADEOutput(nn.Module):
     masked zeros was measured and dropped, both without gradients (CaloGAN student, batch 10,000,
     2 threads, ms per shower with 8 groups -> 1: 0.454 -> 0.450 float32, 0.379 -> 0.353
     bfloat16, 0.275 -> 0.240 fused splines, 0.190 -> 0.176 fused bfloat16) and with them (a
-    CaloGAN teacher's training step, 2.65 -> 3.38 steps/s for 8 groups -> 1 in both MADE layers,
-    ``docs/flows.md``): the thin products and, in training, the full-size zero gradient autograd
-    builds for every group's weight slice cost more than the skipped multiply-adds.
+    CaloGAN teacher's training step, 2.65-2.75 -> 3.30 steps/s for 8 groups -> 1 in both MADE
+    layers, ``docs/flows.md``): the thin products and, in training, the full-size zero gradient
+    autograd builds for every group's weight slice cost more than the skipped multiply-adds.
     """
 
     def __init__(self, hidden_degree: Tensor, features: int, num_params: int) -> None:

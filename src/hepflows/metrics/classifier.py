@@ -28,9 +28,10 @@ Presets:
   loses 0.01-0.04. One number per block keeps the voxels' relative sizes: per-column
   standardising of voxels was tried and rejected, as it amplifies nearly-always-empty voxels
   (0.06 below ``challenge`` in low-level AUC). Why the other columns: used as given (log10 E_inc
-  ~ 3-5 beside voxels of RMS 0.05) they slowed the voxels' learning, and the low-level AUC read
-  0.01-0.05 below what the same network sees with them standardised, with the floor unchanged
-  (``docs/evaluation.md``). How closely ``fast`` tracks ``challenge`` is measured there too.
+  ~ 3-5 beside voxels of RMS 0.05; log10 E_l down to -8 among the high-level features) they held
+  the network back: low-level AUCs read 0.005-0.04 and high-level ones 0.05-0.1 below what it
+  sees with them standardised, with the floor unchanged (``docs/evaluation.md``). How closely
+  ``fast`` tracks ``challenge`` is measured there too.
 
 The AUC's uncertainty is the Hanley-McNeil standard error for the validation split sizes; with
 ``repeats > 1`` the splits are redrawn and the result is mean +- standard deviation over repeats,
