@@ -93,7 +93,7 @@ def run_table(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from hepflows.io import InputError, write_json
-    from hepflows.report.calo_report import plot_comparison
+    from hepflows.report.plots import plot_comparison
     from hepflows.tabular import evaluate_table
 
     taggers = {}

@@ -99,13 +99,13 @@ class MaskedLinear(nn.Linear):
     def _grouped_weights(
         self, dtype: torch.dtype | None
     ) -> list[tuple[Tensor, Tensor | None, int]]:
+        if torch.is_grad_enabled() and self.weight.requires_grad:
+            # training: one dense product (see the class docstring), never cached
+            return [(self.weight * self.mask, self.bias, self.in_features)]
         key = (self.weight._version, self.weight.data_ptr(), self.weight.dtype, dtype)
-        use_cache = not (torch.is_grad_enabled() and self.weight.requires_grad)
-        if use_cache and self._cache is not None and self._cache[0] == key:
+        if self._cache is not None and self._cache[0] == key:
             return self._cache[1]
         masked = self.weight * self.mask
-        if not use_cache:  # training: one dense product (see the class docstring)
-            return [(masked, self.bias, self.in_features)]
         parts = []
         for a, b, k in self.groups:
             w = masked[a:b, :k]

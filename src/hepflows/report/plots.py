@@ -1,4 +1,5 @@
-"""Figure helpers shared by every report: HEP style, atomic PNG writing, training curves."""
+"""Figure helpers shared by every report: HEP style, atomic PNG writing, training curves, and the
+reference-vs-generated histogram comparison (calorimeter and tabular reports)."""
 
 from __future__ import annotations
 
@@ -12,8 +13,10 @@ import matplotlib
 matplotlib.use("Agg")  # no display needed; must precede pyplot
 import matplotlib.pyplot as plt  # noqa: E402
 import mplhep  # noqa: E402
+import numpy as np  # noqa: E402
 
 from hepflows.io import atomic_path  # noqa: E402
+from hepflows.metrics.comparison import Histogram  # noqa: E402
 
 
 def hep_style() -> None:
@@ -85,3 +88,50 @@ def plot_training_stages(
     for ax, (title, history, train_label, val_label, ylabel) in zip(axes[0], stages, strict=True):
         _draw_history(ax, history, title, train_label, val_label, ylabel)
     return save_figure(fig, path)
+
+
+def occupied_range(
+    edges: np.ndarray, counts: np.ndarray, margin_bins: int = 3
+) -> tuple[float, float]:
+    """The x range to show: the bins where ``counts`` is non-zero, widened by ``margin_bins`` on
+    each side (clipped to the edges). A histogram with no entries shows its full range.
+
+    Binnings can be fixed in advance (the CaloChallenge feature ranges, per dataset and layer), so
+    a feature can occupy a tenth of its axis; zooming the plot leaves the bins, and so the
+    separation power, unchanged.
+    """
+    filled = np.flatnonzero(np.asarray(counts) > 0)
+    if filled.size == 0:
+        return float(edges[0]), float(edges[-1])
+    first = max(int(filled[0]) - margin_bins, 0)
+    last = min(int(filled[-1]) + 1 + margin_bins, len(edges) - 1)
+    return float(edges[first]), float(edges[last])
+
+
+def plot_comparison(h: Histogram, path: Path) -> Path:
+    """Reference vs generated (densities) with separation power in the legend, ratio below; the
+    x axis shows the occupied bins (:func:`occupied_range`)."""
+    hep_style()
+    fig, (ax, rx) = plt.subplots(
+        2, 1, figsize=(7, 6.5), sharex=True, gridspec_kw={"height_ratios": [3, 1], "hspace": 0.05}
+    )
+    ref = h.reference / max(h.reference.sum(), 1)
+    gen = h.generated / max(h.generated.sum(), 1)
+    ax.stairs(ref, h.edges, lw=2, label="reference")
+    ax.stairs(gen, h.edges, lw=2, ls="--", label=f"generated (sep. power {h.separation:.4f})")
+    ax.set_ylabel("fraction of entries", fontsize=14)
+    ax.legend(fontsize=11, loc="best")
+    ax.tick_params(labelsize=11)
+    log_x = h.edges[0] > 0 and h.edges[-1] / h.edges[0] > 100
+    if log_x:
+        ax.set_xscale("log")
+    ax.set_xlim(*occupied_range(h.edges, h.reference + h.generated))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = np.where(ref > 0, gen / ref, np.nan)
+    rx.stairs(ratio, h.edges, lw=1.5, color="k")
+    rx.axhline(1.0, color="grey", lw=1, ls=":")
+    rx.set_ylim(0.5, 1.5)
+    rx.set_ylabel("gen / ref", fontsize=12)
+    rx.set_xlabel(h.name, fontsize=14)
+    rx.tick_params(labelsize=11)
+    return save_figure(fig, path, dpi=80)

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from hepflows.report.calo_report import occupied_range
+from hepflows.report.plots import occupied_range
 
 
 def test_occupied_range_covers_every_filled_bin_with_margin() -> None:
