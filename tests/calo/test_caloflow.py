@@ -73,6 +73,25 @@ def test_permutations_stay_within_layers() -> None:
                 assert (part == np.arange(layer.stop - 1, layer.start - 1, -1)).all()
 
 
+def test_alternate_layer_order_reverses_the_layers_in_odd_blocks() -> None:
+    geo = get_geometry("calogan")
+    perms = layer_permutations(geo, 6, seed=3, layer_order="alternate")
+    starts = [layer.start for layer in geo.relevant_layers]
+    sizes = [layer.stop - layer.start for layer in geo.relevant_layers]
+    arrangement = np.arange(geo.n_voxels)  # original voxel at each position, block by block
+    for b, perm in enumerate(perms, start=1):
+        assert sorted(perm) == list(range(geo.n_voxels))
+        arrangement = arrangement[np.asarray(perm)]
+        layer_of = np.searchsorted(starts, arrangement, side="right") - 1
+        order = [0, 1, 2] if b % 2 == 0 else [2, 1, 0]
+        expected = np.repeat(order, [sizes[i] for i in order])
+        assert (layer_of == expected).all()  # whole layers, in depth order or reversed
+    # depth order keeps the published layout
+    assert layer_permutations(geo, 6, seed=3) == layer_permutations(geo, 6, 3, "depth")
+    with pytest.raises(ValueError, match="layer_order"):
+        layer_permutations(geo, 6, seed=3, layer_order="random")
+
+
 def test_run_folder_and_training_curves(trained: tuple[Path, Path]) -> None:
     _, run = trained
     info = RunInfo.load(run)

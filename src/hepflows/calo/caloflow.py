@@ -6,7 +6,8 @@ Method: ``caloflow-method.md`` (CaloFlow, arXiv:2106.05285; CaloFlow II, arXiv:2
   scaled log incident energy (:mod:`hepflows.calo.preprocess`).
 * Flow II teacher: a MAF on the layer-normalised voxel logits, context log E_inc and the log layer
   energies, permutations that stay within each calorimeter layer (alternately reversing and
-  shuffling the voxels of every layer), trained by likelihood.
+  shuffling the voxels of every layer; optionally reversing the layers' order in every other
+  block, :func:`layer_permutations`), trained by likelihood.
 * Flow II student: an IAF with the teacher's blocks and permutations, distilled from the frozen
   teacher (:mod:`hepflows.calo.distill`); the epoch with the lowest KL(student || teacher) is kept.
 
@@ -62,6 +63,7 @@ STAGES = ("flow1", "teacher", "student")
 #: Flow II's MADE degree layout where a configuration names none (docs/caloflow.md: better
 #: low-level AUC than "spread" on CaloGAN).
 FLOW2_DEGREES = "prefix"
+FLOW2_LAYER_ORDERS = ("depth", "alternate")
 RUN_FORMAT = "hepflows-caloflow"
 
 
@@ -107,18 +109,36 @@ def load_config(
     return base
 
 
-def layer_permutations(geometry: Geometry, blocks: int, seed: int) -> list[list[int]]:
-    """The ``blocks - 1`` permutations between flow II's blocks: within every calorimeter layer,
-    alternately reverse the voxel order and apply a fixed random shuffle (seeded); voxels never
-    leave their layer, so each block still sees the layers in depth order."""
+def layer_permutations(
+    geometry: Geometry, blocks: int, seed: int, layer_order: str = "depth"
+) -> list[list[int]]:
+    """The ``blocks - 1`` permutations between flow II's blocks.
+
+    Within every calorimeter layer they alternately reverse the voxel order and apply a fixed
+    random shuffle (seeded), as the spec's permutations do; voxels never leave their layer's
+    group. ``layer_order`` says in which order the blocks see the layers:
+
+    - ``"depth"``: every block sees them in depth order (the published layout, meant for MADE
+      layers at least as wide as the voxel count);
+    - ``"alternate"``: odd blocks see them in reverse depth order. A ``prefix`` MADE narrower than
+      the voxel count conditions every voxel beyond its width on the first ``width`` inputs
+      only, so in depth order the deep layers' voxels never condition on each other; reversing
+      the layers in every other block gives each layer's voxels an autoregressive pass.
+    """
+    if layer_order not in FLOW2_LAYER_ORDERS:
+        raise ValueError(
+            f"layer_order must be one of {', '.join(FLOW2_LAYER_ORDERS)}; got {layer_order!r}"
+        )
     gen = np.random.default_rng(seed)
+    layers = [np.arange(layer.start, layer.stop) for layer in geometry.relevant_layers]
+    arrangement = np.concatenate(layers)  # original voxel index at each position
     perms = []
-    for b in range(blocks - 1):
-        parts = []
-        for layer in geometry.relevant_layers:
-            index = np.arange(layer.start, layer.stop)
-            parts.append(index[::-1] if b % 2 == 0 else gen.permutation(index))
-        perms.append(np.concatenate(parts).tolist())
+    for b in range(1, blocks):
+        layers = [part[::-1] if b % 2 == 1 else part[gen.permutation(len(part))] for part in layers]
+        reverse = layer_order == "alternate" and b % 2 == 1
+        wanted = np.concatenate(layers[::-1] if reverse else layers)
+        perms.append(np.argsort(arrangement)[wanted].tolist())
+        arrangement = wanted
     return perms
 
 
@@ -155,7 +175,7 @@ def build_teacher(geometry: Geometry, cfg: dict[str, Any], seed: int) -> MAF:
         hidden=cfg["hidden"],
         bins=cfg["bins"],
         bound=cfg["bound"],
-        permutation=layer_permutations(geometry, blocks, seed),
+        permutation=layer_permutations(geometry, blocks, seed, cfg.get("layer_order", "depth")),
         seed=seed,
         dropout=cfg.get("dropout", 0.0),
         bin_scale=teacher_bin_scale(cfg),
