@@ -67,18 +67,12 @@ def feature_groups(geo: Geometry) -> dict[str, list[str]]:
     return groups
 
 
-def group_inputs(geo: Geometry, sample: Sample, names: list[str]) -> np.ndarray:
-    """[log10 E_inc, the named features], energies as log10(E + 1e-8)."""
-    incident, showers = sample
-    f = F.high_level_features(geo, incident, showers)
-    columns = [np.log10(f[n] + 1e-8) if n.startswith("E_") else f[n] for n in names]
+def group_inputs(
+    incident: np.ndarray, features: dict[str, np.ndarray], names: list[str]
+) -> np.ndarray:
+    """[log10 E_inc, the named high-level features], energies as log10(E + 1e-8)."""
+    columns = [np.log10(features[n] + 1e-8) if n.startswith("E_") else features[n] for n in names]
     return np.column_stack([np.log10(incident), *columns])
-
-
-def layer_inputs(sample: Sample, start: int, stop: int) -> np.ndarray:
-    """[log10 E_inc, the layer's voxels / E_inc]."""
-    incident, showers = sample
-    return np.column_stack([np.log10(incident), showers[:, start:stop] / incident[:, None]])
 
 
 def smeared(geo: Geometry, sample: Sample, sigma: float, seed: int) -> Sample:
@@ -100,22 +94,31 @@ def classifiers(
 ) -> Iterator[tuple[str, str, np.ndarray, np.ndarray, tuple[slice, ...]]]:
     """(section, label, reference inputs, generated inputs, voxel blocks) for every classifier."""
     if "groups" in sections:
+        fr, fg = (F.high_level_features(geo, *sample) for sample in (ref, gen))  # once per sample
         for label, names in feature_groups(geo).items():
-            yield "groups", label, group_inputs(geo, ref, names), group_inputs(geo, gen, names), ()
-    if "layers" in sections:
+            xr, xg = group_inputs(ref[0], fr, names), group_inputs(gen[0], fg, names)
+            yield "groups", label, xr, xg, ()
+    if not {"layers", "energy"} & set(sections):
+        return
+    low = F.classifier_blocks(geo, "low")
+    xr, xg = (F.classifier_inputs(geo, *sample, "low") for sample in (ref, gen))
+    if "layers" in sections:  # [log10 E_inc, the layer's E_v / E_inc]: columns of the low input
         for layer in geo.relevant_layers:
-            xr, xg = (layer_inputs(s, layer.start, layer.stop) for s in (ref, gen))
-            yield "layers", f"layer {layer.id}", xr, xg, (slice(1, 1 + layer.n_voxels),)
+            cols = np.r_[0, 1 + layer.start : 1 + layer.stop]
+            yield (
+                "layers",
+                f"layer {layer.id}",
+                xr[:, cols],
+                xg[:, cols],
+                (slice(1, 1 + layer.n_voxels),),
+            )
     if "energy" in sections:
-        low = F.classifier_blocks(geo, "low")
-        xr, xg = (F.classifier_inputs(geo, *s, "low") for s in (ref, gen))
-        edges = np.quantile(ref[0], np.linspace(0.0, 1.0, bins + 1))
-        edges[0], edges[-1] = -np.inf, np.inf
-        shown = np.quantile(ref[0], np.linspace(0.0, 1.0, bins + 1)) / 1e3
+        shown = np.quantile(ref[0], np.linspace(0.0, 1.0, bins + 1))
+        edges = np.concatenate([[-np.inf], shown[1:-1], [np.inf]])
         for k in range(bins):
             in_r = (ref[0] >= edges[k]) & (ref[0] < edges[k + 1])
             in_g = (gen[0] >= edges[k]) & (gen[0] < edges[k + 1])
-            label = f"E_inc {shown[k]:.3g}-{shown[k + 1]:.3g} GeV"
+            label = f"E_inc {shown[k] / 1e3:.3g}-{shown[k + 1] / 1e3:.3g} GeV"
             yield "energy", label, xr[in_r], xg[in_g], low
 
 
