@@ -18,6 +18,7 @@ from hepflows.calo.caloflow import (
 )
 from hepflows.calo.formats import read_showers, write_showers
 from hepflows.calo.geometry import get_geometry
+from hepflows.calo.preprocess import logit
 from hepflows.calo.simulate import simulate
 from hepflows.cli import main
 from hepflows.io import InputError
@@ -120,6 +121,49 @@ def test_generation_respects_energies_and_seed(trained: tuple[Path, Path], model
     cut = gen.preprocessing.noise_cut_mev
     assert ((a == 0) | (a >= cut)).all()
     assert (a.sum(1) <= gen.preprocessing.u_scale * e * (1 + 1e-5)).all()
+
+
+class _StubFlow:
+    """A flow II stand-in: a draw whose first latent is negative leaves the back layer in the
+    noise band (every share 1e-9); any other draw puts 90% of each layer in one voxel."""
+
+    def __init__(self, geometry) -> None:
+        self._anchor, self.features, self.geometry, self.rows = torch.zeros(()), 504, geometry, []
+
+    def to_data(self, z: torch.Tensor, context: torch.Tensor) -> tuple[torch.Tensor]:
+        self.rows.append(len(z))
+        shares = np.full((len(z), self.features), 1e-9)
+        for layer in self.geometry.relevant_layers:
+            shares[:, layer.start + 1] = 0.9
+        back = self.geometry.relevant_layers[-1]
+        shares[(z[:, 0] < 0).numpy(), back.start + 1] = 1e-9
+        return (torch.as_tensor(logit(shares)),)
+
+
+def test_generator_draws_noise_only_layers_again(trained: tuple[Path, Path]) -> None:
+    _, run = trained
+    e = np.full(400, 5e4)  # flow I gives the back layer far more than the 10 keV cut
+    counts = {}
+    for redraws in (0, 10):
+        gen = CaloFlowGenerator.load(run, "student", max_redraws=redraws)
+        gen.flow2 = stub = _StubFlow(gen.geometry)
+        showers = gen.generate(e, batch_size=200, seed=1)
+        back = gen.geometry.relevant_layers[-1]
+        counts[redraws] = (showers[:, back.start : back.stop] > 0).sum(1)
+        if not redraws:
+            assert gen.redrawn == gen.noise_only_left == 0 and stub.rows == [200, 200]
+        else:
+            # each pass draws only the rows still noise only: about half, a quarter, ...
+            assert 150 < gen.redrawn < 250 and gen.noise_only_left == 0
+            assert stub.rows[0] == 200 and stub.rows[1] < 130 and stub.rows[2] < stub.rows[1]
+    # without redraws about half the back layers are spread over their voxels (all 72 but those
+    # the support clip caps at 0: never hit in the tiny training set); with them none
+    spread = counts[0] > 1
+    assert 150 < spread.sum() < 250 and (counts[0][~spread] == 1).all()
+    assert counts[0][spread].min() > 10
+    assert set(counts[10]) == {1}
+    with pytest.raises(InputError, match="max_redraws"):
+        CaloFlowGenerator.load(run, "student", max_redraws=-1)
 
 
 def test_resume_of_a_finished_run_is_a_no_op(trained: tuple[Path, Path]) -> None:

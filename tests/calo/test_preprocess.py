@@ -21,6 +21,7 @@ from hepflows.calo.preprocess import (
     inverse_logit,
     layer_energies_to_u,
     logit,
+    noise_only_layers,
     u_to_layer_energies,
     voxel_fraction_max,
     voxels_to_flow2,
@@ -169,3 +170,23 @@ def test_support_clip_caps_voxels_beyond_the_training_maximum() -> None:
     del data["voxel_max"]
     assert Preprocessing.from_json(data).voxel_max is None
     assert Preprocessing.from_json(pre.to_json()) == pre
+
+
+def test_noise_only_layers_finds_layers_left_in_the_noise_band() -> None:
+    e_inc, s = showers(50)
+    pre = fit_preprocessing(GEO, e_inc, s)
+    cut = pre.noise_cut_mev
+    back = GEO.layers[2]
+    layers = np.array([[1e4, 2e4, 8.0]] * 4)
+    layers[3, 2] = 0.5 * cut  # a back layer below the cut: nothing to resolve
+    fractions = np.full((4, GEO.n_voxels), 1e-9)
+    fractions[:, GEO.layers[0].start + 3] = fractions[:, GEO.layers[1].start + 7] = 0.9
+    fractions[0, back.start + 5] = 0.9  # a deposit: fine
+    fractions[1, back.start + 5] = 0.9 * cut / 8.0  # largest voxel just below the cut: noise only
+    fractions[2, back.start :] = 1e-5  # all 72 in the noise band
+    x = logit(fractions)
+    assert noise_only_layers(pre, GEO, x, layers).tolist() == [False, True, True, False]
+    # what the generator avoids: renormalising a noise-only layer lights all of it
+    out = flow2_to_voxels(pre, GEO, x, layers)
+    assert np.allclose(out[2, back.start : back.stop], 8.0 / 72, rtol=1e-5)
+    assert (out[0, back.start : back.stop] > 0).sum() == 1

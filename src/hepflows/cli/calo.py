@@ -138,6 +138,15 @@ def register(sub: argparse._SubParsersAction) -> None:
         metavar="MEV",
         help="set generated voxels below MEV to 0 (default: the run's cut, see caloflow.json)",
     )
+    gen.add_argument(
+        "--max-redraws",
+        type=int,
+        default=10,  # caloflow.MAX_REDRAWS (imported lazily)
+        metavar="N",
+        help="draw flow II again, up to N times, for a shower that leaves a layer holding energy "
+        "with no voxel above the noise cut (else that energy spreads evenly over the layer); "
+        "0: keep every first draw (default: 10)",
+    )
     gen.add_argument("--out", required=True, help="output HDF5 file")
     gen.add_argument("--quiet", action="store_true", help="no progress bar")
     gen.set_defaults(run=run_generate)
@@ -293,9 +302,17 @@ def run_generate(args: argparse.Namespace) -> int:
     from hepflows.calo.formats import ShowerWriter, read_showers
     from hepflows.calo.simulate import EnergySpectrum
 
+    if args.max_redraws < 0:
+        raise InputError(f"--max-redraws must be >= 0, got {args.max_redraws}")
     t0 = time.perf_counter()
     gen = CaloFlowGenerator.load(
-        args.run_dir, args.model, args.device, args.precision, args.noise_cut, args.compile
+        args.run_dir,
+        args.model,
+        args.device,
+        args.precision,
+        args.noise_cut,
+        args.compile,
+        args.max_redraws,
     )
     if args.compile and not args.quiet:
         seconds = time.perf_counter() - t0
@@ -326,4 +343,10 @@ def run_generate(args: argparse.Namespace) -> int:
         f"({1e3 * seconds / len(energies):.3f} ms per shower, batch {args.batch_size}, "
         f"{args.precision}{', compiled' if args.compile else ''})"
     )
+    if gen.redrawn:
+        share = 100 * gen.redrawn / len(energies)
+        print(
+            f"flow II drawn again for {gen.redrawn} showers ({share:.2f}%) that left a layer "
+            f"noise only; {gen.noise_only_left} still were after {gen.max_redraws} redraws"
+        )
     return 0
