@@ -7,7 +7,10 @@ with the same `fast` classifier (``metrics.classifier``) on the same thresholded
    sparsity, radial moments) and one layer at a time, each with log10 E_inc;
 2. ``layers``: the low-level input of one layer at a time, [log10 E_inc, that layer's E_v / E_inc];
 3. ``energy``: the full low-level input in incident-energy bins of equal reference counts;
-4. ``smear`` (needs ``--ref2``, an independent sample of the reference's simulator): the
+4. ``occupancy`` (no classifier): deposits per shower in each layer (mean, sd, 99th percentile)
+   and the share of showers with at least 90% of a layer's voxels lit, the signature of a flow II
+   sample that left a layer in the noise band and was renormalised (docs/caloflow.md, session 16);
+5. ``smear`` (needs ``--ref2``, an independent sample of the reference's simulator): the
    reference against reference-2 with every voxel multiplied by exp(sigma * N(0, 1)) and each
    layer rescaled to its own energy, i.e. only the voxel-to-voxel texture changed. It puts a
    scale on the low-level AUC: which relative voxel jitter reads as high as the model does.
@@ -39,7 +42,7 @@ from hepflows.calo.geometry import Geometry
 from hepflows.io import InputError
 from hepflows.metrics.classifier import classifier_test
 
-SECTIONS = ("groups", "layers", "energy", "smear")
+SECTIONS = ("occupancy", "groups", "layers", "energy", "smear")
 Sample = tuple[np.ndarray, np.ndarray]  # incident energies (N,) MeV, thresholded showers MeV
 
 
@@ -87,6 +90,18 @@ def smeared(geo: Geometry, sample: Sample, sigma: float, seed: int) -> Sample:
             showers[:, sl].sum(axis=1), total, out=np.zeros_like(total), where=total > 0
         )[:, None]
     return incident, out
+
+
+def occupancy(geo: Geometry, sample: Sample) -> list[dict[str, float]]:
+    """Per relevant layer: deposits per shower (mean, sd, 99th percentile) and the share of
+    showers with at least 90% of the layer's voxels lit."""
+    rows = []
+    for layer in geo.relevant_layers:
+        hits = np.count_nonzero(sample[1][:, layer.start : layer.stop] > 0, axis=1)
+        rows.append({"layer": layer.id, "mean": float(hits.mean()), "sd": float(hits.std()),
+                     "q99": float(np.quantile(hits, 0.99)),
+                     "mostly_lit": float(np.mean(hits >= 0.9 * layer.n_voxels))})  # fmt: skip
+    return rows
 
 
 def classifiers(
@@ -160,6 +175,15 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     rows = []
+    if "occupancy" in sections:
+        for name, sample in [(args.reference, ref)] + [
+            (n, s) for n, s, smear in samples if not smear
+        ]:
+            for r in occupancy(geo, sample):
+                rows.append({"generated": name, "section": "occupancy", **r})
+                print(f"{name}  occupancy layer {r['layer']}: deposits {r['mean']:.2f} +- "
+                      f"{r['sd']:.2f}, 99% {r['q99']:.0f}; >= 90% of voxels lit "
+                      f"{100 * r['mostly_lit']:.2f}%", flush=True)  # fmt: skip
     for name, sample, is_smear in samples:
         if is_smear:
             xr, xg = (F.classifier_inputs(geo, *s, "low") for s in (ref, sample))
