@@ -228,16 +228,19 @@ def test_cli_generate_and_errors(trained: tuple[Path, Path], tmp_path: Path) -> 
     s32, s16 = read_showers(out)[1], read_showers(fast)[1]
     assert not np.array_equal(s32, s16)
     assert np.allclose(s16.sum(1), s32.sum(1), rtol=1e-3)  # flow I is unchanged
-    # a higher noise cut zeroes exactly the voxels below it, the rest unchanged
-    cut = tmp_path / "cut.h5"
-    assert main([*args, "--noise-cut", "5", "--out", str(cut)]) == 0
-    s_cut = read_showers(cut)[1]
-    assert np.array_equal(s_cut, np.where(s32 < 5.0, 0.0, s32))
+    # a higher noise cut zeroes exactly the voxels below it, the rest unchanged (without
+    # redraws: which layers count as noise only depends on the cut)
+    cut, base = tmp_path / "cut.h5", tmp_path / "base.h5"
+    assert main([*args, "--max-redraws", "0", "--out", str(base)]) == 0
+    assert main([*args, "--max-redraws", "0", "--noise-cut", "5", "--out", str(cut)]) == 0
+    s0, s_cut = read_showers(base)[1], read_showers(cut)[1]
+    assert np.array_equal(s_cut, np.where(s0 < 5.0, 0.0, s0))
     # errors: one line, status 2, nothing written
     bad = tmp_path / "bad.h5"
     assert main(["calo", "generate", str(tmp_path), "-n", "5", "--out", str(bad)]) == 2
     assert main(["calo", "generate", str(run), "--out", str(bad)]) == 2
     assert main([*args, "--noise-cut", "nan", "--out", str(bad)]) == 2
+    assert main([*args, "--max-redraws", "-1", "--out", str(bad)]) == 2
     assert (
         main(["calo", "generate", str(run), "--like", str(data), "-n", "100000", "--out", str(bad)])
         == 2

@@ -485,7 +485,7 @@ def _training_inputs(
 
 
 # -- generation ----------------------------------------------------------------------------------
-#: Default of :meth:`CaloFlowGenerator.load`'s ``max_redraws``: with 8% of showers drawn again
+#: Default of :meth:`CaloFlowGenerator.load`'s ``max_redraws``: with 5.6% of showers drawn again
 #: (CaloGAN e+ student) ten passes leave none noise only (session 16).
 MAX_REDRAWS = 10
 #: ``precision`` of :meth:`CaloFlowGenerator.load` -> dtype of flow II's matrix products.
@@ -533,7 +533,7 @@ class CaloFlowGenerator:
         ``max_redraws``: a shower whose flow II sample leaves a layer that holds energy with no
         voxel above the cut (:func:`~hepflows.calo.preprocess.noise_only_layers`) gets a new
         flow II sample, up to this many times. Why: renormalising such a layer spreads its
-        energy evenly over every voxel; the CaloGAN e+ student did that to the back layer in 8%
+        energy evenly over every voxel; the CaloGAN e+ student did that to the back layer in 5.6%
         of its showers (72 voxels lit where the data have 1-3), and after redraws the layer's
         occupancy matches the data (docs/caloflow.md, session 16). 0 keeps every first draw.
 
