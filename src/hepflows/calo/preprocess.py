@@ -325,13 +325,14 @@ def noise_only_layers(
     deposits); the generator draws those showers' flow II sample again instead
     (:class:`~hepflows.calo.caloflow.CaloFlowGenerator`, ``max_redraws``).
     """
-    shares = inverse_logit(x)
+    x = np.asarray(x)
     layer_mev = np.asarray(layer_mev, dtype=np.float64)
-    out = np.zeros(len(shares), dtype=bool)
+    out = np.zeros(len(x), dtype=bool)
     for l, layer in enumerate(geometry.relevant_layers):
         energy = layer_mev[:, l]
-        largest = shares[:, layer.start : layer.stop].max(axis=1, initial=0.0) * energy
-        out |= (energy >= pre.noise_cut_mev) & (largest < pre.noise_cut_mev)
+        # the inverse logit is monotonic: the largest share is that of the largest logit
+        top = x[:, layer.start : layer.stop].max(axis=1, initial=-np.inf)
+        out |= (energy >= pre.noise_cut_mev) & (inverse_logit(top) * energy < pre.noise_cut_mev)
     return out
 
 
