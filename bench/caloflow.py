@@ -19,7 +19,8 @@ For one particle (and geometry), in one run:
    hepflows' teacher steps through MADE's hidden units instead, see docs/caloflow.md). Batch
    10,000 would take about half an hour that way.
 
-A rerun on a finished work folder trains nothing and evaluates only what is missing.
+A rerun on a finished work folder trains nothing and evaluates only what is missing
+(``RESULTS.json`` is rewritten after every evaluation, so a stopped call keeps what it finished).
 
     python bench/caloflow.py --particle e+                       # CaloGAN e+, 100k / 50k / 50k
     python bench/caloflow.py --particle gamma --geometry ds1-photons
@@ -173,6 +174,14 @@ def main() -> int:
     work.mkdir(parents=True, exist_ok=True)
     results_path = work / "RESULTS.json"
     results = json.loads(results_path.read_text()) if results_path.is_file() else {}
+
+    def save() -> None:
+        """RESULTS.json as it stands (written to a temporary name, then renamed), so that a
+        stopped call keeps every evaluation it finished and a rerun skips them."""
+        tmp = results_path.with_name(results_path.name + ".tmp")
+        tmp.write_text(json.dumps(results, indent=2))
+        tmp.replace(results_path)
+
     files = {k: work / f"{k}.h5" for k in SEEDS}
     run = work / "run"
     geo = get_geometry(args.geometry)
@@ -206,7 +215,8 @@ def main() -> int:
         results["training_seconds"] = {s.stage: epoch_seconds(run / s.stage) for s in stages}
         results["training_total_minutes"] = sum(results["training_seconds"].values()) / 60
         results["best"] = {s.stage: [s.best_epoch, s.best_val_loss] for s in stages}
-        evaluations = results.get("evaluation", {})
+        evaluations = results.setdefault("evaluation", {})
+        save()
         for label in MODELS:  # a rerun on a finished run evaluates only what is missing
             out = work / f"gen-{label}.h5"
             if label in TIMED_ONLY or (label in evaluations and out.is_file()):
@@ -219,13 +229,14 @@ def main() -> int:
                 f"evaluated {label} ({time.perf_counter() - t0:.0f} s): {evaluations[label]}",
                 flush=True,
             )
+            save()
         floor = "reference-2 (floor)"
         if floor not in evaluations:
             evaluations[floor] = headline(evaluate_calo(files["ref"], files["ref2"], args.geometry))
-        results["evaluation"] = evaluations
+            save()
     results["ms_per_shower"] = timing(run, mid_energy)
     results["threads"] = args.threads
-    results_path.write_text(json.dumps(results, indent=2))
+    save()
 
     print(f"\nCaloFlow on {args.geometry} {args.particle}: {work}")
     if "evaluation" in results:
