@@ -47,7 +47,7 @@ from hepflows.calo.formats import ShowerWriter, read_showers
 from hepflows.calo.geometry import get_geometry
 from hepflows.calo.simulate import EnergySpectrum, default_spectrum, simulate
 from hepflows.flows.layers import MaskedAutoregressive
-from hepflows.io import read_json
+from hepflows.io import read_json, write_json
 from hepflows.train import STATE_FILE
 
 SEEDS = {"train": 101, "ref": 202, "ref2": 303}
@@ -176,11 +176,9 @@ def main() -> int:
     results = json.loads(results_path.read_text()) if results_path.is_file() else {}
 
     def save() -> None:
-        """RESULTS.json as it stands (written to a temporary name, then renamed), so that a
-        stopped call keeps every evaluation it finished and a rerun skips them."""
-        tmp = results_path.with_name(results_path.name + ".tmp")
-        tmp.write_text(json.dumps(results, indent=2))
-        tmp.replace(results_path)
+        """RESULTS.json as it stands, atomically: a stopped call keeps every evaluation it
+        finished, and a rerun skips them."""
+        write_json(results_path, results)
 
     files = {k: work / f"{k}.h5" for k in SEEDS}
     run = work / "run"

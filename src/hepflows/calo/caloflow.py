@@ -591,7 +591,11 @@ class CaloFlowGenerator:
         layers = u_to_layer_energies(pre, e, inverse_logit(u_logit))
         context = flow2_context(pre, e, layers)
         x = self._sample(self.flow2, context, generator)
-        again = np.flatnonzero(noise_only_layers(pre, geo, x, layers) & (self.max_redraws > 0))
+        again = (
+            np.flatnonzero(noise_only_layers(pre, geo, x, layers))
+            if self.max_redraws
+            else np.empty(0, int)
+        )
         self.redrawn += len(again)
         for _ in range(self.max_redraws):  # each pass draws only the showers still noise only
             if not len(again):

@@ -302,8 +302,6 @@ def run_generate(args: argparse.Namespace) -> int:
     from hepflows.calo.formats import ShowerWriter, read_showers
     from hepflows.calo.simulate import EnergySpectrum
 
-    if args.max_redraws < 0:
-        raise InputError(f"--max-redraws must be >= 0, got {args.max_redraws}")
     t0 = time.perf_counter()
     gen = CaloFlowGenerator.load(
         args.run_dir,
