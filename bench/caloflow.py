@@ -33,7 +33,6 @@ Results: a table on stdout and ``RESULTS.json`` in the work folder.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
@@ -173,7 +172,7 @@ def main() -> int:
     work = Path(args.workdir or f"runs/bench-caloflow/{args.geometry}-{args.particle}")
     work.mkdir(parents=True, exist_ok=True)
     results_path = work / "RESULTS.json"
-    results = json.loads(results_path.read_text()) if results_path.is_file() else {}
+    results = read_json(results_path, "benchmark results") if results_path.is_file() else {}
 
     def save() -> None:
         """RESULTS.json as it stands, atomically: a stopped call keeps every evaluation it
