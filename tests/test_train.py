@@ -169,3 +169,32 @@ def test_a_dataset_trains_exactly_like_the_same_tensors() -> None:
     a = Trainer(MAF(2, 1, blocks=1, hidden=(8,)), cfg).fit(PairDataset(x, c))
     b = Trainer(MAF(2, 1, blocks=1, hidden=(8,)), cfg).fit(x, c)
     assert a.history[-1]["val_loss"] == pytest.approx(b.history[-1]["val_loss"], rel=1e-6)
+
+
+def test_epoch_data_feeds_training_and_leaves_validation_on_the_fitted_rows() -> None:
+    x, _ = correlated_gaussian(1200)
+    cfg = TrainConfig(epochs=3, batch_size=200, progress=False, seed=3)
+
+    def trained(epoch_data=None) -> tuple[MAF, list[dict[str, float]]]:
+        torch.manual_seed(0)
+        flow = MAF(2, blocks=1, hidden=(8,), transform="affine")
+        result = Trainer(flow, cfg).fit(x, epoch_data=epoch_data)
+        return flow, result.history
+
+    plain, plain_history = trained()
+    calls: list[int] = []
+    same, _ = trained(lambda epoch: (calls.append(epoch), (x, None))[1])
+    assert calls == [0, 1, 2]  # once per epoch, counted from 0
+    for a, b in zip(plain.parameters(), same.parameters(), strict=True):
+        assert torch.equal(a, b)  # the same data through the hook trains bit-identically
+
+    # shifted training rows: training moves, the validation rows are still x's own
+    shifted, history = trained(lambda epoch: (x + 0.5 * (epoch + 1), None))
+    assert history[0]["train_loss"] != plain_history[0]["train_loss"]
+    split = torch.randperm(len(x), generator=torch.Generator().manual_seed(cfg.seed))
+    val = x[split[: round(0.1 * len(x))]]
+    with torch.no_grad():
+        assert history[-1]["val_loss"] == pytest.approx(-shifted.log_prob(val).mean().item(), 1e-5)
+
+    with pytest.raises(InputError, match=r"epoch_data\(0\) returned x of shape \(10, 2\)"):
+        trained(lambda epoch: (x[:10], None))

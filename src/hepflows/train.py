@@ -113,6 +113,8 @@ class TrainResult:
 
 
 EpochCallback = Callable[["Trainer", dict[str, float]], None]
+#: ``epoch -> (x, context)``: the training data of one epoch (see :meth:`Trainer.fit`).
+EpochData = Callable[[int], tuple[np.ndarray | Tensor, np.ndarray | Tensor | None]]
 
 
 def _epoch_seed(seed: int, epoch: int, stream: int) -> int:
@@ -156,6 +158,24 @@ class _Data:
             cs = torch.stack([torch.as_tensor(it[1]) for it in items])
             return xs, cs.reshape(len(items), -1)
         return torch.stack([torch.as_tensor(it) for it in items]), None
+
+
+def _redrawn(data: _Data, epoch_data: EpochData, epoch: int) -> _Data:
+    """Epoch ``epoch``'s training data from ``epoch_data``, checked against the fitted data."""
+    if data.dataset is not None:
+        raise InputError("epoch_data needs tensor training data, not a Dataset")
+    new = _Data(*epoch_data(epoch))
+    assert data.x is not None and new.x is not None
+    same_context = (data.context is None) == (new.context is None) and (
+        data.context is None or data.context.shape == new.context.shape  # type: ignore[union-attr]
+    )
+    if new.x.shape != data.x.shape or not same_context:
+        raise InputError(
+            f"epoch_data({epoch}) returned x of shape {tuple(new.x.shape)} (and a context "
+            f"{'that differs' if not same_context else 'that matches'}); the training data "
+            f"have shape {tuple(data.x.shape)}"
+        )
+    return new
 
 
 def _as_tensor(value: Tensor | np.ndarray, what: str) -> Tensor:
@@ -256,11 +276,18 @@ class Trainer:
         x: Tensor | np.ndarray | Dataset,
         context: Tensor | np.ndarray | None = None,
         resume: bool = False,
+        epoch_data: EpochData | None = None,
     ) -> TrainResult:
         """Train on ``x`` ``(N, D)`` with optional ``context`` ``(N, C)``; returns the history.
 
         With ``resume=True`` and an ``out_dir`` holding a checkpoint, training continues after
         the last completed epoch (same data and seed required for an identical result).
+
+        ``epoch_data(epoch)`` (epoch counted from 0), if given, supplies each epoch's training
+        data: the same rows as ``x`` in the same order and shape, redrawn (e.g. fresh
+        dequantisation noise every epoch, so the flow cannot learn one noise draw by heart).
+        The validation rows always come from ``x`` and ``context``, so validation losses compare
+        across epochs. It must depend on ``epoch`` alone for resumed runs to stay identical.
         """
         cfg = self.config
         data = _Data(x, context)
@@ -295,7 +322,8 @@ class Trainer:
                 if stopped_early:
                     break
                 t0 = time.perf_counter()
-                train_loss = self._train_epoch(data, train_idx, epoch, total_steps, bar)
+                train_data = data if epoch_data is None else _redrawn(data, epoch_data, epoch)
+                train_loss = self._train_epoch(train_data, train_idx, epoch, total_steps, bar)
                 val_loss = self._mean_nll(data, val_idx)
                 self._end_epoch(epoch, train_loss, val_loss, time.perf_counter() - t0)
                 bar.set_postfix(epoch=epoch + 1, train=f"{train_loss:.4f}", val=f"{val_loss:.4f}")

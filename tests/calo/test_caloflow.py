@@ -12,6 +12,9 @@ import torch
 from hepflows.calo.caloflow import (
     CaloFlowGenerator,
     RunInfo,
+    _fresh_noise_inputs,
+    _noisy_showers,
+    _training_inputs,
     layer_permutations,
     load_config,
     train_caloflow,
@@ -358,3 +361,53 @@ def test_student_init_teacher_starts_from_the_teacher_s_conditioners() -> None:
         build_student(teacher, {**student_cfg, "hidden": [16]}, 0)
     with pytest.raises(ValueError, match="'teacher' or 'identity'"):
         build_student(teacher, {**student_cfg, "init": "random"}, 0)
+
+
+def test_fresh_noise_redraws_only_the_noise_of_each_epoch(trained: tuple[Path, Path]) -> None:
+    data, run = trained
+    info = RunInfo.load(run)
+    e_inc, showers, geo = read_showers(data)
+    shared = _training_inputs(info, geo, e_inc, showers, ("teacher",))["flow2"]
+    epoch_inputs = _fresh_noise_inputs(info, geo, e_inc, showers, "flow2", shared)
+    assert epoch_inputs(0) is shared  # epoch 0 trains on the draw the validation rows keep
+    x1, c1 = epoch_inputs(1)
+    x1_again, _ = epoch_inputs(1)
+    x2, _ = epoch_inputs(2)
+    np.testing.assert_array_equal(x1, x1_again)  # seeded by the epoch: resumes repeat it
+    assert not np.allclose(x1, shared[0]) and not np.allclose(x1, x2)
+    np.testing.assert_array_equal(c1[:, 0], shared[1][:, 0])  # log E_inc does not move
+    # what moved is the noise alone: each draw is the showers plus U[0, noise x 100 GeV) per voxel
+    noise_mev = info.preprocessing.noise * 100e3
+    for draw in (0, 1):
+        added = _noisy_showers(info, showers, draw) - showers
+        assert added.min() >= 0.0 and added.max() < noise_mev
+        assert abs(added.mean() / (noise_mev / 2) - 1) < 0.01
+
+
+def test_fresh_noise_changes_training_from_the_second_epoch_only(
+    trained: tuple[Path, Path], tmp_path: Path
+) -> None:
+    data, _ = trained
+    histories = {}
+    for fresh in (False, True):
+        config = json.loads(json.dumps(TINY))
+        config["teacher"].update(epochs=2, fresh_noise=fresh)
+        run = tmp_path / f"fresh-{fresh}"
+        train_caloflow(
+            data, run, stage="teacher", config=config, progress=False, log=lambda _: None
+        )
+        histories[fresh] = json.loads((run / "teacher" / "training.json").read_text())["history"]
+    fixed, fresh_h = histories[False], histories[True]
+    assert fixed[0]["train_loss"] == fresh_h[0]["train_loss"]  # epoch 1: the shared draw
+    assert fixed[0]["val_loss"] == fresh_h[0]["val_loss"]
+    assert fixed[1]["train_loss"] != fresh_h[1]["train_loss"]  # epoch 2: its own draw
+    with pytest.raises(InputError, match="fresh_noise must be true or false"):
+        train_caloflow(
+            data,
+            tmp_path / "bad",
+            stage="teacher",
+            config={"teacher": {"fresh_noise": "yes"}},
+            progress=False,
+            log=lambda _: None,
+        )
+    assert not (tmp_path / "bad").exists()

@@ -361,6 +361,8 @@ def train_caloflow(
             log(f"note: {out} exists; its saved configuration is used, --config/--preset ignored")
     else:
         cfg = load_config(geo.name, preset, config)
+        for name in STAGES:  # refused before a run folder is written
+            _fresh_noise(cfg[name], name)
         pre_cfg = cfg.get("preprocessing", {})
         pre = fit_preprocessing(
             geo,
@@ -375,12 +377,17 @@ def train_caloflow(
         out.mkdir(parents=True, exist_ok=True)
         info.save(out)
     inputs = _training_inputs(info, geo, e_inc, showers, stages)
-    del showers
+    if not any(_fresh_noise(info.config[name], name) for name in stages):
+        del showers  # the shared noise draw is all any stage needs
     results = []
     for name in stages:
         cfg = dict(info.config[name])
         if epochs is not None:
             cfg["epochs"] = epochs
+        flow = "flow1" if name == "flow1" else "flow2"
+        epoch_data = None
+        if _fresh_noise(cfg, name):
+            epoch_data = _fresh_noise_inputs(info, geo, e_inc, showers, flow, inputs[flow])
         t0 = time.perf_counter()
         log(f"== {name}: {_describe(cfg)}")
         try:
@@ -389,9 +396,12 @@ def train_caloflow(
             raise
         except (KeyError, TypeError, ValueError) as exc:  # a model setting out of range
             raise InputError(f"invalid {name} settings in the configuration ({exc})") from None
-        x, c = inputs["flow1" if name == "flow1" else "flow2"]
+        x, c = inputs[flow]
         result = trainer.fit(
-            x, c, resume=resume and (out / name / "checkpoint.safetensors").is_file()
+            x,
+            c,
+            resume=resume and (out / name / "checkpoint.safetensors").is_file(),
+            epoch_data=epoch_data,
         )
         plot_run(out)
         results.append(
@@ -422,8 +432,10 @@ def _stages(stage: str) -> tuple[str, ...]:
 
 
 def _describe(cfg: dict[str, Any]) -> str:
+    noise = ", fresh noise every epoch" if cfg.get("fresh_noise") else ""
     return (
-        f"hidden {cfg['hidden']}, {cfg['epochs']} epochs, batch {cfg['batch_size']}, lr {cfg['lr']}"
+        f"hidden {cfg['hidden']}, {cfg['epochs']} epochs, batch {cfg['batch_size']}, "
+        f"lr {cfg['lr']}{noise}"
     )
 
 
@@ -471,17 +483,64 @@ def _training_inputs(
 ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """(inputs, context) of flow I and/or flow II, from one draw of the noisy showers that every
     stage shares (the teacher and the student see the same flow II inputs)."""
-    pre = info.preprocessing
-    rng = np.random.default_rng(np.random.SeedSequence([info.seed, 2]))
-    noisy = add_noise(pre, showers, rng)
-    layer = geo.layer_energies(noisy)
+    noisy = _noisy_showers(info, showers, draw=0)
     out = {}
     if "flow1" in stages:
-        out["flow1"] = flow1_inputs(pre, e_inc, layer)
+        out["flow1"] = _flow_inputs(info.preprocessing, geo, e_inc, noisy, "flow1")
     if "teacher" in stages or "student" in stages:
-        x = voxels_to_flow2(pre, geo, noisy)
-        out["flow2"] = (x, flow2_context(pre, e_inc, layer).astype(np.float32))
+        out["flow2"] = _flow_inputs(info.preprocessing, geo, e_inc, noisy, "flow2")
     return out
+
+
+def _noisy_showers(info: RunInfo, showers: np.ndarray, draw: int) -> np.ndarray:
+    """The showers (MeV) plus noise draw ``draw``: 0 is the run's shared draw, ``e`` >= 1 the
+    fresh draw of epoch ``e`` (seeded by the run seed and ``e`` alone, so resumes repeat it)."""
+    key = [info.seed, 2] if draw == 0 else [info.seed, 2, draw]
+    return add_noise(info.preprocessing, showers, np.random.default_rng(np.random.SeedSequence(key)))
+
+
+def _flow_inputs(
+    pre: Preprocessing, geo: Geometry, e_inc: np.ndarray, noisy: np.ndarray, flow: str
+) -> tuple[np.ndarray, np.ndarray]:
+    """(inputs, context) of ``flow`` (``flow1`` or ``flow2``) from noisy showers (MeV)."""
+    layer = geo.layer_energies(noisy)
+    if flow == "flow1":
+        return flow1_inputs(pre, e_inc, layer)
+    x = voxels_to_flow2(pre, geo, noisy)
+    return x, flow2_context(pre, e_inc, layer).astype(np.float32)
+
+
+def _fresh_noise(cfg: dict[str, Any], stage: str) -> bool:
+    """A stage's ``fresh_noise`` setting (absent in runs made before it existed: False)."""
+    value = cfg.get("fresh_noise", False)
+    if not isinstance(value, bool):
+        raise InputError(f"{stage}: fresh_noise must be true or false, got {value!r}")
+    return value
+
+
+def _fresh_noise_inputs(
+    info: RunInfo,
+    geo: Geometry,
+    e_inc: np.ndarray,
+    showers: np.ndarray,
+    flow: str,
+    shared: tuple[np.ndarray, np.ndarray],
+) -> Callable[[int], tuple[np.ndarray, np.ndarray]]:
+    """``epoch -> (inputs, context)`` for :meth:`Trainer.fit`'s ``epoch_data``: epoch 0 trains on
+    the shared draw, every later epoch on its own noise draw (validation keeps the shared one).
+
+    Why: with one draw the CaloGAN e+ teacher's training NLL ended 10.9 nats below its
+    validation NLL (session 17); a flow can learn a fixed draw of the noise by heart, but not
+    a new one every epoch. Costs about a second per epoch on 100k CaloGAN showers.
+    """
+
+    def epoch_inputs(epoch: int) -> tuple[np.ndarray, np.ndarray]:
+        if epoch == 0:
+            return shared
+        noisy = _noisy_showers(info, showers, draw=epoch)
+        return _flow_inputs(info.preprocessing, geo, e_inc, noisy, flow)
+
+    return epoch_inputs
 
 
 # -- generation ----------------------------------------------------------------------------------
