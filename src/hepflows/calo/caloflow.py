@@ -496,7 +496,8 @@ def _noisy_showers(info: RunInfo, showers: np.ndarray, draw: int) -> np.ndarray:
     """The showers (MeV) plus noise draw ``draw``: 0 is the run's shared draw, ``e`` >= 1 the
     fresh draw of epoch ``e`` (seeded by the run seed and ``e`` alone, so resumes repeat it)."""
     key = [info.seed, 2] if draw == 0 else [info.seed, 2, draw]
-    return add_noise(info.preprocessing, showers, np.random.default_rng(np.random.SeedSequence(key)))
+    rng = np.random.default_rng(np.random.SeedSequence(key))
+    return add_noise(info.preprocessing, showers, rng)
 
 
 def _flow_inputs(
