@@ -433,10 +433,8 @@ def _stages(stage: str) -> tuple[str, ...]:
 
 def _describe(cfg: dict[str, Any]) -> str:
     noise = ", fresh noise every epoch" if cfg.get("fresh_noise") else ""
-    return (
-        f"hidden {cfg['hidden']}, {cfg['epochs']} epochs, batch {cfg['batch_size']}, "
-        f"lr {cfg['lr']}{noise}"
-    )
+    epochs = f"{cfg['epochs']} epoch{'' if cfg['epochs'] == 1 else 's'}"
+    return f"hidden {cfg['hidden']}, {epochs}, batch {cfg['batch_size']}, lr {cfg['lr']}{noise}"
 
 
 def _stage_trainer(
