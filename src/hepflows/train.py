@@ -165,17 +165,19 @@ def _redrawn(data: _Data, epoch_data: EpochData, epoch: int) -> _Data:
     if data.dataset is not None:
         raise InputError("epoch_data needs tensor training data, not a Dataset")
     new = _Data(*epoch_data(epoch))
-    assert data.x is not None and new.x is not None
-    same_context = (data.context is None) == (new.context is None) and (
-        data.context is None or data.context.shape == new.context.shape  # type: ignore[union-attr]
-    )
-    if new.x.shape != data.x.shape or not same_context:
+    if _shapes(new) != _shapes(data):
+        (x, c), (want_x, want_c) = _shapes(new), _shapes(data)
         raise InputError(
-            f"epoch_data({epoch}) returned x of shape {tuple(new.x.shape)} (and a context "
-            f"{'that differs' if not same_context else 'that matches'}); the training data "
-            f"have shape {tuple(data.x.shape)}"
+            f"epoch_data({epoch}) returned x of shape {x} and context {c}; the training data "
+            f"have x {want_x} and context {want_c}"
         )
     return new
+
+
+def _shapes(data: _Data) -> tuple[tuple[int, ...], tuple[int, ...] | None]:
+    """Shapes of a tensor-backed :class:`_Data`'s x and context (None without context)."""
+    assert data.x is not None
+    return tuple(data.x.shape), None if data.context is None else tuple(data.context.shape)
 
 
 def _as_tensor(value: Tensor | np.ndarray, what: str) -> Tensor:

@@ -377,7 +377,8 @@ def train_caloflow(
         out.mkdir(parents=True, exist_ok=True)
         info.save(out)
     inputs = _training_inputs(info, geo, e_inc, showers, stages)
-    if not any(_fresh_noise(info.config[name], name) for name in stages):
+    fresh = {name: _fresh_noise(info.config[name], name) for name in stages}
+    if not any(fresh.values()):
         del showers  # the shared noise draw is all any stage needs
     results = []
     for name in stages:
@@ -386,7 +387,7 @@ def train_caloflow(
             cfg["epochs"] = epochs
         flow = "flow1" if name == "flow1" else "flow2"
         epoch_data = None
-        if _fresh_noise(cfg, name):
+        if fresh[name]:
             epoch_data = _fresh_noise_inputs(info, geo, e_inc, showers, flow, inputs[flow])
         t0 = time.perf_counter()
         log(f"== {name}: {_describe(cfg)}")
