@@ -18,6 +18,8 @@ For one particle (and geometry), in one run:
    CaloFlow samples a MAF: one full network pass per voxel and block (``teacher-passes``;
    hepflows' teacher steps through MADE's hidden units instead, see docs/caloflow.md). Batch
    10,000 would take about half an hour that way.
+   Before the timings, the machine's speed on the student's main matrix product (GFLOP/s in
+   float32 and bfloat16) is recorded, so that timings from different machines can be compared.
 
 A rerun on a finished work folder trains nothing and evaluates only what is missing
 (``RESULTS.json`` is rewritten after every evaluation, so a stopped call keeps what it finished).
@@ -33,6 +35,8 @@ Results: a table on stdout and ``RESULTS.json`` in the work folder.
 from __future__ import annotations
 
 import argparse
+import math
+import platform
 import sys
 import time
 from pathlib import Path
@@ -139,6 +143,38 @@ def timing(run: Path, energy_mev: float) -> dict[str, dict[str, float]]:
     return out
 
 
+def cpu_name() -> str:
+    """The CPU model as /proc/cpuinfo names it (``platform.processor()`` elsewhere)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def machine_speed() -> dict[str, float | str]:
+    """This machine's speed on the student's dominant product, to compare timings across machines.
+
+    The CaloGAN student's MADE output layers are (10,000 x 256) @ (256 x 9,576) products, about
+    40% of its batch-10,000 sampling time (session 20's profile); their GFLOP/s in float32 and
+    bfloat16 at the benchmark's thread count, best of 5, tell a slow machine from slow code.
+    """
+    out: dict[str, float | str] = {"cpu": cpu_name()}
+    for name, dtype in (("float32", torch.float32), ("bfloat16", torch.bfloat16)):
+        a = torch.randn(10_000, 256).to(dtype)
+        w = torch.randn(256, 9_576).to(dtype)
+        torch.mm(a, w)  # warm-up
+        best = math.inf
+        for _ in range(5):
+            t0 = time.perf_counter()
+            torch.mm(a, w)
+            best = min(best, time.perf_counter() - t0)
+        out[f"matmul_gflops_{name}"] = 2 * a.numel() * w.shape[1] / best / 1e9
+    return out
+
+
 def headline(ev) -> dict[str, float]:
     h = ev.headline()
     return {
@@ -231,6 +267,7 @@ def main() -> int:
         if floor not in evaluations:
             evaluations[floor] = headline(evaluate_calo(files["ref"], files["ref2"], args.geometry))
             save()
+    results["machine"] = machine_speed()
     results["ms_per_shower"] = timing(run, mid_energy)
     results["threads"] = args.threads
     save()
@@ -257,6 +294,13 @@ def main() -> int:
     ms = results["ms_per_shower"]
     labels = [k for k in [*MODELS, "teacher-passes"] if k in ms]
     print("\nms per shower, " + f"{args.threads} threads")
+    if "machine" in results:  # runs timed before session 20 did not record it
+        m = results["machine"]
+        print(
+            f"machine: {m['cpu']}; the student's output-layer product at "
+            f"{m['matmul_gflops_float32']:.0f} GFLOP/s float32, "
+            f"{m['matmul_gflops_bfloat16']:.0f} GFLOP/s bfloat16"
+        )
     print("| batch | " + " | ".join(labels) + " |")
     print("|---|" + "---|" * len(labels))
     for b in ("1", "100", "10000"):
