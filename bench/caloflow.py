@@ -294,13 +294,12 @@ def main() -> int:
     ms = results["ms_per_shower"]
     labels = [k for k in [*MODELS, "teacher-passes"] if k in ms]
     print("\nms per shower, " + f"{args.threads} threads")
-    if "machine" in results:  # runs timed before session 20 did not record it
-        m = results["machine"]
-        print(
-            f"machine: {m['cpu']}; the student's output-layer product at "
-            f"{m['matmul_gflops_float32']:.0f} GFLOP/s float32, "
-            f"{m['matmul_gflops_bfloat16']:.0f} GFLOP/s bfloat16"
-        )
+    m = results["machine"]
+    print(
+        f"machine: {m['cpu']}; the student's output-layer product at "
+        f"{m['matmul_gflops_float32']:.0f} GFLOP/s float32, "
+        f"{m['matmul_gflops_bfloat16']:.0f} GFLOP/s bfloat16"
+    )
     print("| batch | " + " | ".join(labels) + " |")
     print("|---|" + "---|" * len(labels))
     for b in ("1", "100", "10000"):
