@@ -36,13 +36,13 @@ from __future__ import annotations
 
 import argparse
 import math
-import platform
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
+from machine import cpu_name
 
 from hepflows.calo.caloflow import STAGES, CaloFlowGenerator, time_per_shower, train_caloflow
 from hepflows.calo.evaluate import evaluate_calo
@@ -141,17 +141,6 @@ def timing(run: Path, energy_mev: float) -> dict[str, dict[str, float]]:
         print(f"  teacher-passes batch {batch}: {row[str(batch)]:.3f} ms/shower", flush=True)
     out["teacher-passes"] = row
     return out
-
-
-def cpu_name() -> str:
-    """The CPU model as /proc/cpuinfo names it (``platform.processor()`` elsewhere)."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def machine_speed() -> dict[str, float | str]:

@@ -19,12 +19,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import time
 from collections.abc import Callable
 
 import torch
 import zuko
+from machine import cpu_name
 from zuko.distributions import DiagNormal
 from zuko.flows import Flow as ZukoFlow
 from zuko.flows import GeneralCouplingTransform, UnconditionalDistribution
@@ -139,7 +139,7 @@ def main() -> None:
     c = torch.randn(args.batch, CONTEXT)
     print(
         f"torch {torch.__version__}, zuko {zuko.__version__}, {torch.get_num_threads()} threads, "
-        f"{platform.processor() or platform.machine()}; batch {args.batch}, float32, no grad"
+        f"{cpu_name()}; batch {args.batch}, float32, no grad"
     )
     header = (
         f"| {'operation':26s} | {'transform':9s} | {'hidden':9s} | {'hepflows /s':>11s} | "
