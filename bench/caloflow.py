@@ -28,6 +28,12 @@ A rerun on a finished work folder trains nothing and evaluates only what is miss
     python bench/caloflow.py --particle gamma --geometry ds1-photons
     python bench/caloflow.py --particle e+ --timing-only         # re-time a trained run
     python bench/caloflow.py --particle e+ --train 20000 --ref 10000 --epochs 2   # smoke run
+    python bench/caloflow.py --particle pi+ --train 5000 --epochs 1 --device cuda \
+        --no-evaluate --models student,student-bf16-compiled   # GPU timings (bench/gpu_caloflow.sh)
+
+``--device`` trains, generates and times there (noise is drawn on the CPU, so showers match the
+CPU's to rounding); ``--preset gpu`` takes the configuration's larger GPU settings (new runs);
+``--no-evaluate`` trains and times only; ``--models`` picks the labels to time.
 
 Results: a table on stdout and ``RESULTS.json`` in the work folder.
 """
@@ -38,6 +44,7 @@ import argparse
 import math
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -99,13 +106,13 @@ def epoch_seconds(stage_dir: Path) -> float:
     return float(sum(h["seconds"] for h in history))
 
 
-def load_model(run: Path, label: str) -> CaloFlowGenerator:
+def load_model(run: Path, label: str, device: str = "cpu") -> CaloFlowGenerator:
     model, precision, compiled = MODELS[label]
-    return CaloFlowGenerator.load(run, model, precision=precision, compile=compiled)
+    return CaloFlowGenerator.load(run, model, device, precision=precision, compile=compiled)
 
 
-def generate_file(run: Path, label: str, reference: Path, out: Path) -> float:
-    gen = load_model(run, label)
+def generate_file(run: Path, label: str, reference: Path, out: Path, device: str) -> float:
+    gen = load_model(run, label, device)
     e_ref, _, geo = read_showers(reference)
     t0 = time.perf_counter()
     with ShowerWriter(out, geo, n_total=len(e_ref)) as writer:
@@ -114,11 +121,22 @@ def generate_file(run: Path, label: str, reference: Path, out: Path) -> float:
     return time.perf_counter() - t0
 
 
-def timing(run: Path, energy_mev: float) -> dict[str, dict[str, float]]:
-    out: dict[str, dict[str, float]] = {}
-    for label, (model, _, _) in MODELS.items():
-        gen = load_model(run, label)
-        row = {}
+def timing(
+    run: Path,
+    energy_mev: float,
+    labels: list[str],
+    device: str,
+    out: dict[str, dict[str, float]],
+    save: Callable[[], None],
+) -> None:
+    """ms per shower at batch 1, 100 and 10,000 for each label (and ``teacher-passes``) into
+    ``out``, with the share of showers whose flow II sample was drawn again (``redrawn``: a
+    briefly trained model redraws more, and each redraw costs time). ``save`` runs after each
+    label, so a call stopped at a time limit keeps the labels it finished."""
+    for label in labels:
+        model = MODELS[label][0]
+        gen = load_model(run, label, device)
+        row, showers = {}, 0
         for batch in (1, 100, 10_000):
             # enough showers for a stable time, but no more than ~2 minutes for the teacher
             n = {1: 20 if model == "teacher" else 200, 100: 1000, 10_000: 10_000}[batch]
@@ -129,9 +147,14 @@ def timing(run: Path, energy_mev: float) -> dict[str, dict[str, float]]:
             row[str(batch)] = 1e3 * time_per_shower(
                 gen, batch, energy_mev, repeats=repeats, min_showers=n
             )
+            showers += batch + repeats * max(batch, n)  # the warm-up batch, then the runs
             print(f"  {label} batch {batch}: {row[str(batch)]:.3f} ms/shower", flush=True)
+        row["redrawn"] = gen.redrawn / showers
         out[label] = row
-    gen = load_model(run, "teacher")
+        save()
+    if "teacher" not in labels:
+        return
+    gen = load_model(run, "teacher", device)
     for module in [*gen.flow1.modules(), *gen.flow2.modules()]:
         if isinstance(module, MaskedAutoregressive):
             module.stepwise = False
@@ -139,27 +162,43 @@ def timing(run: Path, energy_mev: float) -> dict[str, dict[str, float]]:
     for batch, n in PASSES_SHOWERS.items():
         row[str(batch)] = 1e3 * time_per_shower(gen, batch, energy_mev, min_showers=n)
         print(f"  teacher-passes batch {batch}: {row[str(batch)]:.3f} ms/shower", flush=True)
-    out["teacher-passes"] = row
-    return out
+        out["teacher-passes"] = row
+        save()
 
 
-def machine_speed() -> dict[str, float | str]:
+def _synchronize(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def machine_speed(device: str = "cpu") -> dict[str, float | str]:
     """This machine's speed on the student's dominant product, to compare timings across machines.
 
-    The CaloGAN student's MADE output layers are (10,000 x 256) @ (256 x 9,576) products, about
-    40% of its batch-10,000 sampling time (session 20's profile); their GFLOP/s in float32 and
-    bfloat16 at the benchmark's thread count, best of 5, tell a slow machine from slow code.
+    The CaloGAN student's MADE output layers are (N x 256) @ (256 x 9,576) products, about 40% of
+    its batch-10,000 sampling time on a CPU (session 20's profile); their GFLOP/s in float32 and
+    bfloat16 at the benchmark's thread count (or on the GPU), best of up to 5, tell a slow machine
+    from slow code. N = 2,000 rows (10,000 until session 22; the rate is the same to a few %) and
+    the runs stop once 5 s are spent: a CPU without native bfloat16 runs these products at
+    ~1 GFLOP/s (session 23's machine), 10 s per product.
     """
+    dev = torch.device(device)
     out: dict[str, float | str] = {"cpu": cpu_name()}
+    if dev.type == "cuda":
+        out["gpu"] = torch.cuda.get_device_name(dev)
     for name, dtype in (("float32", torch.float32), ("bfloat16", torch.bfloat16)):
-        a = torch.randn(10_000, 256).to(dtype)
-        w = torch.randn(256, 9_576).to(dtype)
-        torch.mm(a, w)  # warm-up
-        best = math.inf
+        a = torch.randn(2_000, 256).to(dev, dtype)
+        w = torch.randn(256, 9_576).to(dev, dtype)
+        torch.mm(a[:200], w)  # warm-up
+        best, spent = math.inf, 0.0
         for _ in range(5):
+            _synchronize(dev)
             t0 = time.perf_counter()
             torch.mm(a, w)
+            _synchronize(dev)
             best = min(best, time.perf_counter() - t0)
+            spent += time.perf_counter() - t0
+            if spent > 5:
+                break
         out[f"matmul_gflops_{name}"] = 2 * a.numel() * w.shape[1] / best / 1e9
     return out
 
@@ -192,7 +231,26 @@ def main() -> int:
     parser.add_argument("--workdir", default=None, help="default runs/bench-caloflow/GEOM-PART")
     parser.add_argument("--timing-only", action="store_true", help="only re-time a trained run")
     parser.add_argument("--threads", type=int, default=2, help="torch threads (reference: 2)")
+    parser.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N (training, timing)")
+    parser.add_argument(
+        "--preset", default="cpu", choices=["cpu", "gpu"], help="configuration preset (new runs)"
+    )
+    parser.add_argument(
+        "--no-evaluate",
+        action="store_true",
+        help="train and time only (no reference-2, no generated files, no classifier)",
+    )
+    parser.add_argument(
+        "--models",
+        default=",".join(MODELS),
+        help=f"comma-separated labels to time (default: all of {', '.join(MODELS)}); "
+        "teacher-passes is timed with teacher",
+    )
     args = parser.parse_args()
+    labels = [m.strip() for m in args.models.split(",") if m.strip()]
+    unknown = sorted(set(labels) - set(MODELS))
+    if unknown or not labels:
+        parser.error(f"--models: unknown label(s) {unknown}; known: {', '.join(MODELS)}")
     torch.set_num_threads(args.threads)
     work = Path(args.workdir or f"runs/bench-caloflow/{args.geometry}-{args.particle}")
     work.mkdir(parents=True, exist_ok=True)
@@ -211,6 +269,8 @@ def main() -> int:
 
     if not args.timing_only:
         for key, seed in SEEDS.items():
+            if args.no_evaluate and key != "train":
+                continue
             make_sample(
                 files[key],
                 args.geometry,
@@ -228,6 +288,8 @@ def main() -> int:
             epochs=args.epochs,
             resume=True,
             seed=0,
+            device=args.device,
+            preset=args.preset,
             config=args.config,
         )
         if fresh:  # every stage trained in this call: its wall time is the whole training's
@@ -237,13 +299,14 @@ def main() -> int:
         results["training_seconds"] = {s.stage: epoch_seconds(run / s.stage) for s in stages}
         results["training_total_minutes"] = sum(results["training_seconds"].values()) / 60
         results["best"] = {s.stage: [s.best_epoch, s.best_val_loss] for s in stages}
-        evaluations = results.setdefault("evaluation", {})
         save()
+    if not (args.timing_only or args.no_evaluate):
+        evaluations = results.setdefault("evaluation", {})
         for label in MODELS:  # a rerun on a finished run evaluates only what is missing
             out = work / f"gen-{label}.h5"
             if label in TIMED_ONLY or (label in evaluations and out.is_file()):
                 continue
-            seconds = generate_file(run, label, files["ref"], out)
+            seconds = generate_file(run, label, files["ref"], out, args.device)
             results[f"generate_{label}_seconds"] = seconds
             t0 = time.perf_counter()
             evaluations[label] = headline(evaluate_calo(files["ref"], out, args.geometry))
@@ -256,10 +319,11 @@ def main() -> int:
         if floor not in evaluations:
             evaluations[floor] = headline(evaluate_calo(files["ref"], files["ref2"], args.geometry))
             save()
-    results["machine"] = machine_speed()
-    results["ms_per_shower"] = timing(run, mid_energy)
+    results["machine"] = machine_speed(args.device)
     results["threads"] = args.threads
-    save()
+    results["device"] = args.device
+    results["ms_per_shower"] = {}  # this call's timings only: never mixed with another machine's
+    timing(run, mid_energy, labels, args.device, results["ms_per_shower"], save)
 
     print(f"\nCaloFlow on {args.geometry} {args.particle}: {work}")
     if "evaluation" in results:
@@ -273,19 +337,20 @@ def main() -> int:
         if args.particle in PUBLISHED_LOW_AUC and args.geometry == "calogan":
             t, s = PUBLISHED_LOW_AUC[args.particle]
             print(f"published CaloFlow low-level AUC vs Geant4: teacher {t}, student {s}")
-        if "training_seconds" in results:
-            wall = results.get("training_wall_minutes")
-            print(
-                f"training: {results['training_total_minutes']:.1f} min of epochs "
-                f"{ {k: round(v) for k, v in results['training_seconds'].items()} } s"
-                + (f"; {wall:.1f} min wall in one call" if wall else "")
-            )
+    if "training_seconds" in results:
+        wall = results.get("training_wall_minutes")
+        print(
+            f"training on {args.device}: {results['training_total_minutes']:.1f} min of epochs "
+            f"{ {k: round(v) for k, v in results['training_seconds'].items()} } s"
+            + (f"; {wall:.1f} min wall in one call" if wall else "")
+        )
     ms = results["ms_per_shower"]
     labels = [k for k in [*MODELS, "teacher-passes"] if k in ms]
-    print("\nms per shower, " + f"{args.threads} threads")
+    print(f"\nms per shower on {args.device}, {args.threads} threads")
     m = results["machine"]
     print(
-        f"machine: {m['cpu']}; the student's output-layer product at "
+        f"machine: {m['cpu']}{', ' + m['gpu'] if 'gpu' in m else ''}; "
+        "the student's output-layer product at "
         f"{m['matmul_gflops_float32']:.0f} GFLOP/s float32, "
         f"{m['matmul_gflops_bfloat16']:.0f} GFLOP/s bfloat16"
     )
@@ -294,14 +359,21 @@ def main() -> int:
     for b in ("1", "100", "10000"):
         cells = [f"{ms[k][b]:.4g}" if b in ms[k] else "not timed" for k in labels]
         print(f"| {b} | " + " | ".join(cells) + " |")
-    fastest = min((k for k in labels if k.startswith("student")), key=lambda k: ms[k]["10000"])
+    redrawn = [f"{ms[k]['redrawn']:.1%}" if "redrawn" in ms[k] else "-" for k in labels]
+    print("| flow II redrawn | " + " | ".join(redrawn) + " |")
+    students = [k for k in labels if k.startswith("student")]
+    if not students:
+        return 0
+    fastest = min(students, key=lambda k: ms[k]["10000"])
     for b in ("1", "100", "10000"):
         ratios = [
             f"{ms[k][b] / ms[fastest][b]:.0f}x vs {k}"
             for k in ("teacher", "teacher-compiled", "teacher-passes")
             if k in ms and b in ms[k]
         ]
-        print(f"{fastest} at batch {b}: {ms[fastest][b]:.4g} ms, " + ", ".join(ratios))
+        print(
+            f"{fastest} at batch {b}: {ms[fastest][b]:.4g} ms" + "".join(f", {r}" for r in ratios)
+        )
     return 0
 
 
