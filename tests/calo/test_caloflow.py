@@ -411,3 +411,75 @@ def test_fresh_noise_changes_training_from_the_second_epoch_only(
             log=lambda _: None,
         )
     assert not (tmp_path / "bad").exists()
+
+
+needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+
+
+@needs_cuda
+@pytest.mark.parametrize(
+    ("model", "precision", "compiled", "rtol"),
+    [
+        ("teacher", "float32", False, 1e-3),
+        ("student", "float32", False, 1e-3),
+        ("student", "bfloat16", True, 3e-2),
+    ],
+)
+def test_generation_on_cuda_matches_the_cpu(
+    trained: tuple[Path, Path], model: str, precision: str, compiled: bool, rtol: float
+) -> None:
+    """The latent noise is drawn on the CPU, so a seed gives the same showers on a GPU, to the
+    rounding of the devices' products (bfloat16 products round to ~3 digits)."""
+    _, run = trained
+    e = np.array([2e3, 5e4, 9e4] * 10)
+    showers = {}
+    for device in ("cpu", "cuda"):
+        gen = CaloFlowGenerator.load(
+            run, model, device, precision=precision, compile=compiled, max_redraws=0
+        )
+        assert gen.flow2._anchor.device.type == device
+        showers[device] = gen.generate(e, batch_size=16, seed=3)
+    a, b = showers["cpu"], showers["cuda"]
+    assert np.allclose(a.sum(1), b.sum(1), rtol=rtol)
+    # the generation cut may flip a voxel that sits on it
+    assert np.isclose(a, b, rtol=rtol, atol=1e-3).mean() > 0.99
+
+
+@needs_cuda
+def test_training_on_cuda_follows_the_cpu(trained: tuple[Path, Path], tmp_path: Path) -> None:
+    """Initial weights and batch order come from CPU generators, so flow I and the teacher train
+    along the same path on a GPU (to rounding); the student's latent pass draws its noise on the
+    device, so only its KL's size is compared. The GPU's checkpoints load on the CPU."""
+    data, cpu_run = trained
+    gpu_run = tmp_path / "gpu"
+    train_caloflow(
+        data, gpu_run, stage="all", config=TINY, device="cuda", progress=False, log=lambda _: None
+    )
+    for stage, rtol in (("flow1", 1e-4), ("teacher", 1e-4), ("student", 0.5)):
+        losses = [
+            json.loads((run / stage / "training.json").read_text())["history"][-1]["val_loss"]
+            for run in (cpu_run, gpu_run)
+        ]
+        assert np.isclose(*losses, rtol=rtol), (stage, losses)
+    showers = CaloFlowGenerator.load(gpu_run, "student").generate(np.full(20, 5e4), seed=1)
+    assert np.isfinite(showers).all() and (showers.sum(1) > 0).all()
+
+
+def test_bfloat16_where_it_is_slow_is_noted(
+    trained: tuple[Path, Path], tmp_path: Path, monkeypatch, capsys
+) -> None:
+    """On a device whose bfloat16 products are slower than float32 (a CPU without AVX-512 BF16),
+    loading says so: a RuntimeWarning from Python, one note line from the command line."""
+    import hepflows.calo.caloflow as caloflow
+
+    _, run = trained
+    monkeypatch.setattr(caloflow, "matmul_speedup", lambda dtype, device: 0.02)
+    with pytest.warns(RuntimeWarning, match="run 50x slower than float32 on this cpu"):
+        CaloFlowGenerator.load(run, "student", precision="bfloat16")
+    args = ["calo", "generate", str(run), "-n", "5", "--quiet", "--precision", "bfloat16"]
+    assert main([*args, "--out", str(tmp_path / "a.h5")]) == 0
+    err = capsys.readouterr().err
+    assert err.count("note: bfloat16 matrix products run 50x slower") == 1
+    monkeypatch.setattr(caloflow, "matmul_speedup", lambda dtype, device: 3.0)
+    assert main([*args, "--out", str(tmp_path / "b.h5")]) == 0
+    assert "note:" not in capsys.readouterr().err

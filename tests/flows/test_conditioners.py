@@ -115,3 +115,24 @@ def test_bfloat16_matmuls_only_without_gradients_and_close_to_float32() -> None:
     set_matmul_dtype(flow, None)
     with torch.no_grad():
         assert torch.equal(flow.to_data(z, c)[0], exact)
+
+
+def test_matmul_speedup_is_a_ratio_of_times(monkeypatch) -> None:
+    """float32 against itself is ~1; a product made 4x slower in the second dtype reads ~0.25."""
+    from hepflows.flows import conditioners
+
+    assert 0.2 < conditioners.matmul_speedup(torch.float32) < 5.0
+    fake_clock = iter(range(1000))
+    calls = {"n": 0}
+    real_mm = torch.mm
+
+    def mm(a, b):  # each product advances the clock by 1 (float32) or 4 (float64) ticks
+        calls["n"] += 1
+        for _ in range(3 if a.dtype == torch.float64 else 0):
+            next(fake_clock)
+        return real_mm(a, b)
+
+    monkeypatch.setattr(conditioners.time, "perf_counter", lambda: next(fake_clock))
+    monkeypatch.setattr(conditioners.torch, "mm", mm)
+    assert conditioners.matmul_speedup(torch.float64) == pytest.approx(0.25)
+    assert calls["n"] == 8  # a warm-up and 3 timed products per dtype

@@ -27,6 +27,7 @@ import dataclasses
 import json
 import math
 import time
+import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -52,7 +53,7 @@ from hepflows.calo.preprocess import (
     u_to_layer_energies,
     voxels_to_flow2,
 )
-from hepflows.flows.conditioners import set_matmul_dtype
+from hepflows.flows.conditioners import matmul_speedup, set_matmul_dtype
 from hepflows.flows.fused import FusedSplinesUnavailable, enable_fused_splines
 from hepflows.flows.models import IAF, MAF, Flow
 from hepflows.io import InputError, read_json, write_json
@@ -599,7 +600,9 @@ class CaloFlowGenerator:
         ``precision="bfloat16"`` runs flow II's MADE matrix products in bfloat16 (splines and
         everything else stay float32): several times faster products on CPUs with AVX-512 BF16,
         at ~3 significant digits in the spline parameters. The teacher's stepwise sampling does not
-        use it.
+        use it. Where the device has no native bfloat16 (a CPU without AVX-512 BF16 or AMX runs
+        such products ~50x slower) a ``RuntimeWarning`` says so
+        (:func:`~hepflows.flows.conditioners.matmul_speedup`).
 
         ``compile=True`` evaluates both flows' splines through one fused, ``torch.compile``-d loop
         (:mod:`hepflows.flows.fused`): the same showers to float32 rounding; the CaloGAN student
@@ -624,6 +627,15 @@ class CaloFlowGenerator:
         flow1 = load_flow(folder / "flow1", device=device)
         flow2 = load_flow(folder / model, device=device)
         set_matmul_dtype(flow2, MATMUL_DTYPES[precision])
+        if precision != "float32":
+            speedup = matmul_speedup(MATMUL_DTYPES[precision], device)
+            if speedup < 1:
+                warnings.warn(
+                    f"{precision} matrix products run {1 / speedup:.0f}x slower than float32 on "
+                    f"this {device} (no native {precision}): precision float32 is faster here",
+                    RuntimeWarning,
+                    stacklevel=2,
+                )
         generator = cls(info, flow1, flow2, model, max_redraws)
         if compile:
             try:

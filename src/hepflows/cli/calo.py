@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import sys
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -303,15 +305,19 @@ def run_generate(args: argparse.Namespace) -> int:
     from hepflows.calo.simulate import EnergySpectrum
 
     t0 = time.perf_counter()
-    gen = CaloFlowGenerator.load(
-        args.run_dir,
-        args.model,
-        args.device,
-        args.precision,
-        args.noise_cut,
-        args.compile,
-        args.max_redraws,
-    )
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", RuntimeWarning)
+        gen = CaloFlowGenerator.load(
+            args.run_dir,
+            args.model,
+            args.device,
+            args.precision,
+            args.noise_cut,
+            args.compile,
+            args.max_redraws,
+        )
+    for w in caught:  # e.g. bfloat16 on a CPU without it: one line, not a traceback-like warning
+        print(f"note: {w.message}", file=sys.stderr)
     if args.compile and not args.quiet:
         seconds = time.perf_counter() - t0
         print(f"loaded the model and compiled its fused splines in {seconds:.1f} s")
