@@ -190,3 +190,43 @@ def test_noise_only_layers_finds_layers_left_in_the_noise_band() -> None:
     out = flow2_to_voxels(pre, GEO, x, layers)
     assert np.allclose(out[2, back.start : back.stop], 8.0 / 72, rtol=1e-5)
     assert (out[0, back.start : back.stop] > 0).sum() == 1
+
+
+def _flow2_to_voxels_in_numpy(pre: Preprocessing, x: np.ndarray, layers: np.ndarray) -> np.ndarray:
+    """An independent NumPy float64 version of the map (the one hepflows used until session 23)."""
+    v = 1.0 / (1.0 + np.exp(-x.astype(np.float64)))
+    v = np.clip((v - ALPHA) / (1.0 - 2.0 * ALPHA), 0.0, 1.0)
+    for cap in (None, pre.voxel_max):
+        if cap is not None:
+            v = np.minimum(v, np.asarray(cap))
+        for layer in GEO.relevant_layers:
+            part = v[:, layer.start : layer.stop]
+            sums = part.sum(1, keepdims=True)
+            v[:, layer.start : layer.stop] = part / np.where(sums > 0, sums, 1.0)  # parts >= 0
+    for l, layer in enumerate(GEO.relevant_layers):
+        v[:, layer.start : layer.stop] *= layers[:, l : l + 1]
+    v[v < pre.noise_cut_mev] = 0.0
+    return v.astype(np.float32)
+
+
+def test_generation_maps_match_numpy_and_take_tensors() -> None:
+    """flow2_to_voxels (torch, float64) equals an independent NumPy version to the last float32
+    digit; tensors in give tensors out, the same values, for the generator on any device."""
+    import torch
+
+    e_inc, s = showers(200)
+    pre = fit_preprocessing(GEO, e_inc, s)
+    rng = np.random.default_rng(4)
+    x = rng.normal(-6.0, 4.0, (200, GEO.n_voxels)).astype(np.float32)
+    x[3, GEO.layers[2].start : GEO.layers[2].stop] = -14.0  # a back layer in the noise band
+    layers = GEO.layer_energies(s) + 1.0
+    out = flow2_to_voxels(pre, GEO, x, layers)
+    assert isinstance(out, np.ndarray) and out.dtype == np.float32
+    np.testing.assert_allclose(out, _flow2_to_voxels_in_numpy(pre, x, layers), rtol=1e-6)
+    as_tensor = flow2_to_voxels(pre, GEO, torch.from_numpy(x), torch.from_numpy(layers))
+    assert isinstance(as_tensor, torch.Tensor) and np.array_equal(as_tensor.numpy(), out)
+    flags = noise_only_layers(pre, GEO, x, layers)
+    assert flags.dtype == bool and flags[3]
+    same = noise_only_layers(pre, GEO, torch.from_numpy(x), torch.from_numpy(layers))
+    assert np.array_equal(same.numpy(), flags)
+    assert np.array_equal(inverse_logit(torch.from_numpy(x)).numpy(), inverse_logit(x))

@@ -648,38 +648,43 @@ class CaloFlowGenerator:
         return generator
 
     @staticmethod
-    def _sample(flow: Flow, context: np.ndarray, generator: torch.Generator) -> np.ndarray:
+    def _sample(flow: Flow, context: np.ndarray, generator: torch.Generator) -> torch.Tensor:
         """One draw per context row: latent noise from ``generator`` (on the CPU, so a seed
-        gives the same showers on any device), pushed through ``flow``."""
+        gives the same showers on any device), pushed through ``flow``; on the flow's device."""
         anchor = flow._anchor
         c = torch.as_tensor(context, dtype=anchor.dtype, device=anchor.device)
         z = torch.randn(len(context), flow.features, generator=generator, dtype=anchor.dtype)
-        return flow.to_data(z.to(anchor.device), c)[0].cpu().numpy()
+        return flow.to_data(z.to(anchor.device), c)[0]
 
     def _batch(self, e: np.ndarray, generator: torch.Generator) -> np.ndarray:
+        """Showers for incident energies ``e``; flow II's output stays on the flow's device for
+        the redraws and the post-processing, and only the float32 showers come back."""
         pre, geo = self.preprocessing, self.geometry
-        u_logit = self._sample(self.flow1, energy_context(pre, e), generator)
+        u_logit = self._sample(self.flow1, energy_context(pre, e), generator).cpu().numpy()
         layers = u_to_layer_energies(pre, e, inverse_logit(u_logit))
         context = flow2_context(pre, e, layers)
         x = self._sample(self.flow2, context, generator)
+        energies = torch.as_tensor(layers, device=x.device)
         again = (
-            np.flatnonzero(noise_only_layers(pre, geo, x, layers))
+            torch.nonzero(noise_only_layers(pre, geo, x, energies)).flatten().cpu()
             if self.max_redraws
-            else np.empty(0, int)
+            else torch.empty(0, dtype=torch.long)
         )
         self.redrawn += len(again)
         for _ in range(self.max_redraws):  # each pass draws only the showers still noise only
             if not len(again):
                 break
-            x[again] = self._sample(self.flow2, context[again], generator)
-            again = again[noise_only_layers(pre, geo, x[again], layers[again])]
+            rows = again.to(x.device)
+            x[rows] = self._sample(self.flow2, context[again.numpy()], generator)
+            again = again[noise_only_layers(pre, geo, x[rows], energies[rows]).cpu()]
         self.noise_only_left += len(again)
-        if not np.isfinite(x).all():
+        finite = torch.isfinite(x).all(dim=1)
+        if not bool(finite.all()):
             raise InputError(
                 f"the {self.model} produced non-finite voxels for "
-                f"{int((~np.isfinite(x).all(1)).sum())} of {len(e)} showers; the model is broken"
+                f"{int((~finite).sum())} of {len(e)} showers; the model is broken"
             )
-        return flow2_to_voxels(pre, geo, x, layers)
+        return flow2_to_voxels(pre, geo, x, energies).cpu().numpy()
 
     def batches(
         self,
