@@ -41,7 +41,7 @@ Results: a table on stdout and ``RESULTS.json`` in the work folder.
 from __future__ import annotations
 
 import argparse
-import math
+import functools
 import sys
 import time
 from collections.abc import Callable
@@ -49,7 +49,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from machine import cpu_name
+from machine import best_seconds, cpu_name
 
 from hepflows.calo.caloflow import STAGES, CaloFlowGenerator, time_per_shower, train_caloflow
 from hepflows.calo.evaluate import evaluate_calo
@@ -166,11 +166,6 @@ def timing(
         save()
 
 
-def _synchronize(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
 def machine_speed(device: str = "cpu") -> dict[str, float | str]:
     """This machine's speed on the student's dominant product, to compare timings across machines.
 
@@ -189,16 +184,8 @@ def machine_speed(device: str = "cpu") -> dict[str, float | str]:
         a = torch.randn(2_000, 256).to(dev, dtype)
         w = torch.randn(256, 9_576).to(dev, dtype)
         torch.mm(a[:200], w)  # warm-up
-        best, spent = math.inf, 0.0
-        for _ in range(5):
-            _synchronize(dev)
-            t0 = time.perf_counter()
-            torch.mm(a, w)
-            _synchronize(dev)
-            best = min(best, time.perf_counter() - t0)
-            spent += time.perf_counter() - t0
-            if spent > 5:
-                break
+        sync = functools.partial(torch.cuda.synchronize, dev) if dev.type == "cuda" else None
+        best = best_seconds(functools.partial(torch.mm, a, w), 5, budget_s=5.0, sync=sync)
         out[f"matmul_gflops_{name}"] = 2 * a.numel() * w.shape[1] / best / 1e9
     return out
 

@@ -18,13 +18,13 @@ libraries so that a slow phase of the machine hits both.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
-import time
 from collections.abc import Callable
 
 import torch
 import zuko
-from machine import cpu_name
+from machine import best_seconds, cpu_name
 from zuko.distributions import DiagNormal
 from zuko.flows import Flow as ZukoFlow
 from zuko.flows import GeneralCouplingTransform, UnconditionalDistribution
@@ -104,15 +104,6 @@ def operations(kind: str, model, library: str, chunk: int | None):
     return log_prob if kind.endswith("log_prob") else sample
 
 
-def best_time(fn, x, c, repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn(x, c)
-        times.append(time.perf_counter() - t0)
-    return min(times)
-
-
 ROWS = [
     ("MAF", "log_prob"),
     ("IAF", "sample"),
@@ -162,9 +153,9 @@ def main() -> None:
                         f(x[:500], c[:500])
                     t_ours, t_zuko, t_zc = [], [], []
                     for _ in range(args.repeats):
-                        t_ours.append(best_time(f_ours, x, c, 1))
-                        t_zuko.append(best_time(f_zuko, x, c, 1))
-                        t_zc.append(best_time(f_zuko_chunked, x, c, 1))
+                        # interleaved, so that a slow spell of the machine hits all three
+                        for t, f in ((t_ours, f_ours), (t_zuko, f_zuko), (t_zc, f_zuko_chunked)):
+                            t.append(best_seconds(functools.partial(f, x, c), 1))
                     rate = [args.batch / min(t) for t in (t_ours, t_zuko, t_zc)]
                     row = {
                         "operation": name,

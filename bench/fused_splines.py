@@ -21,11 +21,10 @@ from __future__ import annotations
 
 import argparse
 import functools
-import time
 
 import torch
 import zuko
-from machine import cpu_name
+from machine import best_seconds, cpu_name
 from zuko.flows import Flow as ZukoFlow
 from zuko.transforms import MonotonicRQSTransform
 
@@ -61,13 +60,7 @@ def best_ms_per_sample(fn, batch: int, repeats: int) -> float:
     z, c = torch.randn(batch, FEATURES), torch.randn(batch, CONTEXT)
     calls = max(1, (200 if batch == 1 else 1000) // batch)
     fn(z, c)
-    best = float("inf")
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        for _ in range(calls):
-            fn(z, c)
-        best = min(best, (time.perf_counter() - t0) / (calls * batch))
-    return 1e3 * best
+    return 1e3 * best_seconds(functools.partial(fn, z, c), repeats, calls) / batch
 
 
 def spline_rows(repeats: int) -> list[tuple[str, float]]:
@@ -93,13 +86,7 @@ def spline_rows(repeats: int) -> list[tuple[str, float]]:
     rows = []
     for name, fn in variants:
         fn(z, raw)
-        best = float("inf")
-        for _ in range(repeats):
-            t0 = time.perf_counter()
-            for _ in range(10):
-                fn(z, raw)
-            best = min(best, (time.perf_counter() - t0) / 10)
-        rows.append((name, 1e3 * best))
+        rows.append((name, 1e3 * best_seconds(functools.partial(fn, z, raw), repeats, 10)))
     return rows
 
 
