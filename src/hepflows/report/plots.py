@@ -14,6 +14,7 @@ matplotlib.use("Agg")  # no display needed; must precede pyplot
 import matplotlib.pyplot as plt  # noqa: E402
 import mplhep  # noqa: E402
 import numpy as np  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from hepflows.io import atomic_path  # noqa: E402
 from hepflows.metrics.comparison import Histogram  # noqa: E402
@@ -50,6 +51,7 @@ def _draw_history(
         best = min(range(len(val)), key=val.__getitem__)
         ax.axvline(epochs[best], color="grey", ls=":", label=f"best epoch {epochs[best]}")
     ax.set_xlabel("epoch")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True, steps=[1, 2, 5, 10]))  # no epoch 1.2
     ax.set_ylabel(ylabel)
     later = [v for v in train[1:] + val[1:] if math.isfinite(v)]
     first = [v for v in train[:1] + val[:1] if math.isfinite(v)]
