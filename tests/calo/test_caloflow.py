@@ -455,7 +455,9 @@ def test_training_on_cuda_follows_the_cpu(trained: tuple[Path, Path], tmp_path: 
     train_caloflow(
         data, gpu_run, stage="all", config=TINY, device="cuda", progress=False, log=lambda _: None
     )
-    for stage, rtol in (("flow1", 1e-4), ("teacher", 1e-4), ("student", 0.5)):
+    # 1e-3: Adam's first steps move each weight by ~lr x sign(gradient), so rounding can flip a
+    # few near-zero gradients' steps between the devices
+    for stage, rtol in (("flow1", 1e-3), ("teacher", 1e-3), ("student", 0.5)):
         losses = [
             json.loads((run / stage / "training.json").read_text())["history"][-1]["val_loss"]
             for run in (cpu_run, gpu_run)
