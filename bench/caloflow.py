@@ -132,11 +132,12 @@ def timing(
     """ms per shower at batch 1, 100 and 10,000 for each label (and ``teacher-passes``) into
     ``out``, with the share of showers whose flow II sample was drawn again (``redrawn``: a
     briefly trained model redraws more, and each redraw costs time). ``save`` runs after each
-    label, so a call stopped at a time limit keeps the labels it finished."""
+    batch size, so a call stopped at a time limit keeps every time it finished."""
     for label in labels:
         model = MODELS[label][0]
         gen = load_model(run, label, device)
-        row, showers = {}, 0
+        row: dict[str, float] = {}
+        out[label], showers = row, 0
         for batch in (1, 100, 10_000):
             # enough showers for a stable time, but no more than ~2 minutes for the teacher
             n = {1: 20 if model == "teacher" else 200, 100: 1000, 10_000: 10_000}[batch]
@@ -148,10 +149,9 @@ def timing(
                 gen, batch, energy_mev, repeats=repeats, min_showers=n
             )
             showers += batch + repeats * max(batch, n)  # the warm-up batch, then the runs
+            row["redrawn"] = gen.redrawn / showers
+            save()
             print(f"  {label} batch {batch}: {row[str(batch)]:.3f} ms/shower", flush=True)
-        row["redrawn"] = gen.redrawn / showers
-        out[label] = row
-        save()
     if "teacher" not in labels:
         return
     gen = load_model(run, "teacher", device)
@@ -348,7 +348,7 @@ def main() -> int:
         print(f"| {b} | " + " | ".join(cells) + " |")
     redrawn = [f"{ms[k]['redrawn']:.1%}" if "redrawn" in ms[k] else "-" for k in labels]
     print("| flow II redrawn | " + " | ".join(redrawn) + " |")
-    students = [k for k in labels if k.startswith("student")]
+    students = [k for k in labels if k.startswith("student") and "10000" in ms[k]]
     if not students:
         return 0
     fastest = min(students, key=lambda k: ms[k]["10000"])
