@@ -49,7 +49,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from machine import best_seconds, cpu_name
+from machine import cpu_name
 
 from hepflows.calo.caloflow import STAGES, CaloFlowGenerator, time_per_shower, train_caloflow
 from hepflows.calo.evaluate import evaluate_calo
@@ -58,6 +58,7 @@ from hepflows.calo.geometry import get_geometry
 from hepflows.calo.simulate import EnergySpectrum, default_spectrum, simulate
 from hepflows.flows.layers import MaskedAutoregressive
 from hepflows.io import read_json, write_json
+from hepflows.timing import best_seconds
 from hepflows.train import STATE_FILE
 
 SEEDS = {"train": 101, "ref": 202, "ref2": 303}
@@ -184,8 +185,7 @@ def machine_speed(device: str = "cpu") -> dict[str, float | str]:
         a = torch.randn(2_000, 256).to(dev, dtype)
         w = torch.randn(256, 9_576).to(dev, dtype)
         torch.mm(a[:200], w)  # warm-up
-        sync = functools.partial(torch.cuda.synchronize, dev) if dev.type == "cuda" else None
-        best = best_seconds(functools.partial(torch.mm, a, w), 5, budget_s=5.0, sync=sync)
+        best = best_seconds(functools.partial(torch.mm, a, w), 5, budget_s=5.0, device=dev)
         out[f"matmul_gflops_{name}"] = 2 * a.numel() * w.shape[1] / best / 1e9
     return out
 

@@ -24,13 +24,14 @@ from collections.abc import Callable
 
 import torch
 import zuko
-from machine import best_seconds, cpu_name
+from machine import cpu_name
 from zuko.distributions import DiagNormal
 from zuko.flows import Flow as ZukoFlow
 from zuko.flows import GeneralCouplingTransform, UnconditionalDistribution
 from zuko.transforms import MonotonicAffineTransform, MonotonicRQSTransform
 
 from hepflows.flows import IAF, MAF, CouplingFlow, coupling_masks
+from hepflows.timing import best_seconds
 
 FEATURES, CONTEXT, BLOCKS, BINS = 504, 4, 8, 8
 

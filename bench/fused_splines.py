@@ -24,7 +24,7 @@ import functools
 
 import torch
 import zuko
-from machine import best_seconds, cpu_name
+from machine import cpu_name
 from zuko.flows import Flow as ZukoFlow
 from zuko.transforms import MonotonicRQSTransform
 
@@ -32,6 +32,7 @@ from hepflows.flows import IAF, splines
 from hepflows.flows.conditioners import set_matmul_dtype
 from hepflows.flows.fused import enable_fused_splines, fused_spline
 from hepflows.flows.transforms import RQSpline
+from hepflows.timing import best_seconds
 
 FEATURES, CONTEXT, BLOCKS, HIDDEN, BINS, BOUND, BIN_SCALE = 504, 4, 6, 256, 6, 14.0, 1 / 16
 BATCHES = (1, 100, 10_000)

@@ -367,10 +367,9 @@ def noise_only_layers(
     out = torch.zeros(len(t), dtype=torch.bool, device=t.device)
     for l, layer in enumerate(geometry.relevant_layers):
         e = energy[:, l]
-        if layer.stop == layer.start:
-            top = torch.full_like(e, -math.inf)
-        else:  # the inverse logit is monotonic: the largest share is that of the largest logit
-            top = t[:, layer.start : layer.stop].amax(dim=1).to(torch.float64)
+        # relevant layers have voxels; the inverse logit is monotonic: the largest share is that
+        # of the largest logit
+        top = t[:, layer.start : layer.stop].amax(dim=1).to(torch.float64)
         out |= (e >= pre.noise_cut_mev) & (_inverse_logit(top, ALPHA) * e < pre.noise_cut_mev)
     return out.numpy() if numpy_in else out
 

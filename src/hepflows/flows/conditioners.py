@@ -11,12 +11,14 @@ Both return parameters in the bins-major layout ``(N, P, D_out)`` expected by
 
 from __future__ import annotations
 
-import time
+import functools
 from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+
+from hepflows.timing import best_seconds
 
 _ACTIVATIONS = {
     "relu": nn.ReLU,
@@ -64,21 +66,12 @@ def matmul_speedup(dtype: torch.dtype, device: str | torch.device = "cpu") -> fl
     machine: 1 against 53 GFLOP/s), which makes ``set_matmul_dtype(..., torch.bfloat16)`` a
     slowdown. Costs milliseconds, ~0.3 s where the products are that slow.
     """
-    device = torch.device(device)
     best = {}
     for dt in (torch.float32, dtype):
         a = torch.randn(512, 256, device=device).to(dt)
         w = torch.randn(256, 1024, device=device).to(dt)
-        times = []
-        for _ in range(4):  # the first is the warm-up
-            if device.type == "cuda":
-                torch.cuda.synchronize(device)
-            t0 = time.perf_counter()
-            torch.mm(a, w)
-            if device.type == "cuda":
-                torch.cuda.synchronize(device)
-            times.append(time.perf_counter() - t0)
-        best[dt] = max(min(times[1:]), 1e-9)
+        torch.mm(a, w)  # warm-up
+        best[dt] = max(best_seconds(functools.partial(torch.mm, a, w), 3, device=device), 1e-9)
     return best[torch.float32] / best[dtype]
 
 
