@@ -108,6 +108,42 @@ def test_resume_after_kill_9_gives_identical_weights(tmp_path: Path) -> None:
     assert any(not torch.equal(a[k], partial[k]) for k in a if k.startswith("model."))
 
 
+def test_fused_adam_takes_the_reference_steps_and_resumes_a_foreach_checkpoint(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The trainer's fused Adam is PyTorch's per-parameter Adam to rounding, and a checkpoint
+    written by the (older) foreach implementation resumes in it."""
+    import hepflows.train as train
+
+    x, _ = correlated_gaussian(1200)
+
+    def fit(out: Path, epochs: int, resume: bool = False) -> dict[str, torch.Tensor]:
+        torch.manual_seed(0)
+        flow = MAF(2, blocks=2, hidden=(16,), permutation="random", seed=3)
+        cfg = TrainConfig(epochs=3, batch_size=100, lr=3e-3, patience=None, progress=False)
+
+        def interrupt(trainer: Trainer, record: dict) -> None:
+            if record["epoch"] == epochs:
+                raise KeyboardInterrupt
+
+        try:
+            Trainer(flow, cfg, out_dir=out, callbacks=[interrupt]).fit(x, resume=resume)
+        except KeyboardInterrupt:
+            pass
+        return {k: v.clone() for k, v in flow.state_dict().items()}
+
+    fused = fit(tmp_path / "fused", 3)
+    assert Trainer(MAF(2), TrainConfig(progress=False)).optimizer.defaults["fused"] is True
+    with monkeypatch.context() as m:
+        m.setattr(train, "_adam", lambda p, lr, wd: torch.optim.Adam(p, lr=lr, foreach=False))
+        reference = fit(tmp_path / "reference", 3)
+        fit(tmp_path / "mixed", 1)  # one epoch with the reference Adam, then interrupted
+    mixed = fit(tmp_path / "mixed", 3, resume=True)  # resumed in the fused one
+    for key in fused:
+        torch.testing.assert_close(fused[key], reference[key], rtol=1e-4, atol=1e-5)
+        torch.testing.assert_close(mixed[key], reference[key], rtol=1e-4, atol=1e-5)
+
+
 def test_corrupt_and_mismatched_checkpoints_give_clear_errors(tmp_path: Path) -> None:
     x, _ = correlated_gaussian(500)
     flow = MAF(2, blocks=2, hidden=(8,))

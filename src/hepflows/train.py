@@ -230,12 +230,7 @@ class Trainer:
         self.out_dir = None if out_dir is None else Path(out_dir)
         self.callbacks = list(callbacks)
         params = [p for p in self.model.parameters() if p.requires_grad]
-        if self.config.weight_decay > 0:
-            self.optimizer: torch.optim.Optimizer = torch.optim.AdamW(
-                params, lr=self.config.lr, weight_decay=self.config.weight_decay
-            )
-        else:
-            self.optimizer = torch.optim.Adam(params, lr=self.config.lr)
+        self.optimizer = _adam(params, self.config.lr, self.config.weight_decay)
         self.state: dict[str, Any] = {
             "epoch": 0,
             "step": 0,
@@ -481,13 +476,34 @@ class Trainer:
         if len(groups) != len(current["param_groups"]):
             raise InputError(f"checkpoint {path} has an optimizer of a different shape")
         for group, saved in zip(current["param_groups"], groups, strict=True):
-            group.update(saved)
+            group.update({k: v for k, v in saved.items() if k not in _IMPLEMENTATION_KEYS})
         current["state"] = opt_state
         try:
             self.optimizer.load_state_dict(current)
         except (ValueError, RuntimeError) as exc:
             raise InputError(f"checkpoint {path}: optimizer state does not fit ({exc})") from None
         self.state = state
+
+
+#: Optimizer settings that choose an implementation, not the optimisation; a resumed run keeps
+#: its own (a checkpoint written by a foreach Adam resumes in a fused one, and back).
+_IMPLEMENTATION_KEYS = ("fused", "foreach", "capturable", "differentiable")
+
+
+def _adam(params: list[Tensor], lr: float, weight_decay: float) -> torch.optim.Optimizer:
+    """Adam (AdamW when ``weight_decay`` > 0), fused into one kernel where PyTorch has it.
+
+    Why: a step of the foreach implementation makes five passes over the parameters and their
+    two moments; on CaloFlow's teacher (14 M parameters) that was 53 ms of a 0.71 s training
+    step on two CPU cores, against 16 ms fused (session 24). Same update, rounded differently.
+    """
+    fused = bool(params) and all(
+        p.device.type in ("cpu", "cuda") and p.dtype in (torch.float16, torch.bfloat16,
+        torch.float32, torch.float64) for p in params
+    )  # fmt: skip
+    if weight_decay > 0:
+        return torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay, fused=fused or None)
+    return torch.optim.Adam(params, lr=lr, fused=fused or None)
 
 
 def _device(name: str) -> torch.device:
