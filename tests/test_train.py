@@ -144,6 +144,29 @@ def test_fused_adam_takes_the_reference_steps_and_resumes_a_foreach_checkpoint(
         torch.testing.assert_close(mixed[key], reference[key], rtol=1e-4, atol=1e-5)
 
 
+def test_each_epochs_validation_loss_is_that_epochs_model(tmp_path: Path) -> None:
+    """The validation NLL in the history is the NLL of the weights saved at that epoch, on the
+    validation rows: no cached weights from an earlier epoch (session 24: fused Adam does not
+    bump parameter versions, and MADE's caches froze validation at the first epoch's value)."""
+    x, _ = correlated_gaussian(1000)
+    flow = MAF(2, blocks=2, hidden=(16,))
+    cfg = TrainConfig(epochs=3, batch_size=50, lr=1e-2, patience=None, progress=False, seed=5)
+    seen: list[tuple[float, dict[str, torch.Tensor]]] = []
+
+    def keep(trainer: Trainer, record: dict) -> None:
+        weights = {k: v.clone() for k, v in trainer.model.state_dict().items()}
+        seen.append((record["val_loss"], weights))
+
+    Trainer(flow, cfg, out_dir=tmp_path, callbacks=[keep]).fit(x)
+    val = x[torch.randperm(1000, generator=torch.Generator().manual_seed(5))[:100]]
+    fresh = MAF(2, blocks=2, hidden=(16,)).eval()
+    for val_loss, weights in seen:
+        fresh.load_state_dict(weights)
+        with torch.no_grad():
+            assert -fresh.log_prob(val).mean().item() == pytest.approx(val_loss, rel=1e-5)
+    assert len({round(v, 6) for v, _ in seen}) == 3
+
+
 def test_corrupt_and_mismatched_checkpoints_give_clear_errors(tmp_path: Path) -> None:
     x, _ = correlated_gaussian(500)
     flow = MAF(2, blocks=2, hidden=(8,))

@@ -137,3 +137,34 @@ def test_matmul_speedup_is_a_ratio_of_times(monkeypatch) -> None:
     monkeypatch.setattr(conditioners.torch, "mm", mm)
     assert conditioners.matmul_speedup(torch.float64) == pytest.approx(0.25)
     assert calls["n"] == 8  # a warm-up and 3 timed products per dtype
+
+
+@pytest.mark.parametrize("matmul_dtype", [None, torch.bfloat16])
+def test_cached_weights_follow_an_optimizer_that_does_not_bump_versions(matmul_dtype) -> None:
+    """PyTorch's fused Adam updates parameters in place without bumping their version counters,
+    so the no-gradient weight caches are dropped at every train()/eval() switch: the outputs
+    after a step are a freshly built network's (session 24: validation losses had frozen)."""
+    torch.manual_seed(0)
+    made = MADE(6, 4, hidden=(32, 32), context=2, groups=3)
+    x, c = torch.randn(8, 6), torch.randn(8, 2)
+
+    def outputs(model: MADE) -> torch.Tensor:
+        model.eval()
+        for layer in model.modules():
+            if hasattr(layer, "matmul_dtype"):
+                layer.matmul_dtype = matmul_dtype
+        with torch.no_grad():
+            return model(x, c)
+
+    before = outputs(made)
+    optimizer = torch.optim.Adam(made.parameters(), lr=0.1, fused=True)
+    versions = [p._version for p in made.parameters()]
+    made.train()
+    made(x, c).square().mean().backward()
+    optimizer.step()
+    assert [p._version for p in made.parameters()] == versions  # the case being guarded
+    after = outputs(made)
+    fresh = MADE(6, 4, hidden=(32, 32), context=2, groups=3)
+    fresh.load_state_dict(made.state_dict())
+    assert not torch.allclose(after, before)
+    assert torch.equal(after, outputs(fresh))

@@ -75,7 +75,26 @@ def matmul_speedup(dtype: torch.dtype, device: str | torch.device = "cpu") -> fl
     return best[torch.float32] / best[dtype]
 
 
-class MaskedLinear(nn.Linear):
+class _CachedWeights:
+    """Mixin for layers that cache their masked weights for products without gradients.
+
+    The cache is keyed on the weights' version counters, which in-place updates bump, and is also
+    dropped whenever the module switches between training and evaluation mode. The second rule
+    is needed: PyTorch's fused Adam (``hepflows.train``) updates parameters without bumping their
+    versions, so after an epoch of training the key alone would hand validation the weights of
+    the last validation (session 24 found validation losses frozen at their first epoch's value
+    that way). A training loop that calls ``model.train()`` before training, as PyTorch's
+    convention has it, is therefore safe with any optimizer.
+    """
+
+    _cache: object | None
+
+    def train(self, mode: bool = True):  # type: ignore[no-untyped-def]
+        self._cache = None
+        return super().train(mode)  # type: ignore[misc]
+
+
+class MaskedLinear(_CachedWeights, nn.Linear):
     """A dense layer whose weight is multiplied by a fixed 0/1 mask ``(out, in)``.
 
     Speed: many masks (all of MADE's, once hidden units are sorted by degree) are *staircases*:
@@ -83,7 +102,7 @@ class MaskedLinear(nn.Linear):
     prefix and split into ``groups``; each group is multiplied by its own prefix only, which skips
     the all-zero block. For MADE this removes ~40% of the multiply-adds. Outputs come back in the
     original row order, so the layer behaves exactly as ``F.linear(x, weight * mask, bias)``.
-    Without gradients the masked, grouped weights are cached (invalidated when the weights change).
+    Without gradients the masked, grouped weights are cached (see :class:`_CachedWeights`).
     With gradients (training) the layer is one dense masked product: autograd's backward of each
     group's weight slice allocates and adds a full-size zero gradient, and the thin products are
     less efficient, so grouping made training slower, not faster (``docs/flows.md``).
@@ -123,7 +142,8 @@ class MaskedLinear(nn.Linear):
         if torch.is_grad_enabled() and self.weight.requires_grad:
             # training: one dense product (see the class docstring), never cached
             return [(self.weight * self.mask, self.bias, self.in_features)]
-        key = (self.weight._version, self.weight.data_ptr(), self.weight.dtype, dtype)
+        bias_version = None if self.bias is None else self.bias._version
+        key = (self.weight._version, self.weight.data_ptr(), self.weight.dtype, bias_version, dtype)
         if self._cache is not None and self._cache[0] == key:
             return self._cache[1]
         masked = self.weight * self.mask
@@ -160,7 +180,7 @@ class MaskedLinear(nn.Linear):
         return b if self.row_order is None else b[self.row_order]
 
 
-class MADEOutput(nn.Module):
+class MADEOutput(_CachedWeights, nn.Module):
     """MADE's output layer, writing the bins-major ``(N, P, D)`` parameters directly.
 
     Output unit ``p * D + i`` (parameter p of feature i) sees the hidden units of degree <= i.
@@ -199,8 +219,8 @@ class MADEOutput(nn.Module):
         self.keep_matmul_dtype = False
 
     def _product_weights(self, dtype: torch.dtype | None) -> tuple[Tensor, Tensor]:
-        """Masked ``(P * D, used_hidden)`` weight and bias in ``dtype``; cached until the weights
-        change when no weight gradient is taken."""
+        """Masked ``(P * D, used_hidden)`` weight and bias in ``dtype``; cached when no weight
+        gradient is taken (see :class:`_CachedWeights`)."""
         if torch.is_grad_enabled() and (self.weight.requires_grad or self.bias.requires_grad):
             return (self.weight * self.mask)[:, : self.used_hidden], self.bias
         key = (
