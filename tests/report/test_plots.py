@@ -1,9 +1,9 @@
-"""The report's plot range: it must show every filled bin and zoom in on a narrow feature."""
+"""The report's plot range (every filled bin, zoom on narrow features) and training-curve axes."""
 
 import numpy as np
 import pytest
 
-from hepflows.report.plots import occupied_range
+from hepflows.report.plots import _draw_history, hep_style, occupied_range
 
 
 def test_occupied_range_covers_every_filled_bin_with_margin() -> None:
@@ -26,3 +26,21 @@ def test_occupied_range_is_clipped_to_the_edges_and_full_when_empty() -> None:
     counts[:] = 0
     counts[1] = 1
     assert occupied_range(edges, counts, margin_bins=3) == pytest.approx((-1.0, 0.0))  # bins 0..4
+
+
+@pytest.mark.parametrize("epochs", [1, 2, 7, 30])
+def test_training_curves_tick_whole_epochs_only(epochs: int) -> None:
+    import matplotlib.pyplot as plt
+
+    hep_style()
+    fig, ax = plt.subplots()
+    history = [
+        {"epoch": e, "train_loss": 1.0 / e, "val_loss": 1.1 / e} for e in range(1, epochs + 1)
+    ]
+    _draw_history(ax, history, "", "training", "validation", "NLL")
+    fig.canvas.draw()
+    low, high = ax.get_xlim()
+    ticks = [t for t in ax.get_xticks() if low <= t <= high]
+    assert ticks and all(float(t).is_integer() for t in ticks)
+    assert low < 1 and high > epochs
+    plt.close(fig)

@@ -52,6 +52,8 @@ def _draw_history(
         ax.axvline(epochs[best], color="grey", ls=":", label=f"best epoch {epochs[best]}")
     ax.set_xlabel("epoch")
     ax.xaxis.set_major_locator(MaxNLocator(integer=True, steps=[1, 2, 5, 10]))  # no epoch 1.2
+    if len(set(epochs)) == 1:  # one epoch: matplotlib would pad it to 0.96 ... 1.04
+        ax.set_xlim(epochs[0] - 1, epochs[0] + 1)
     ax.set_ylabel(ylabel)
     later = [v for v in train[1:] + val[1:] if math.isfinite(v)]
     first = [v for v in train[:1] + val[:1] if math.isfinite(v)]
