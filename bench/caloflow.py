@@ -41,7 +41,6 @@ Results: a table on stdout and ``RESULTS.json`` in the work folder.
 from __future__ import annotations
 
 import argparse
-import functools
 import sys
 import time
 from collections.abc import Callable
@@ -58,7 +57,7 @@ from hepflows.calo.geometry import get_geometry
 from hepflows.calo.simulate import EnergySpectrum, default_spectrum, simulate
 from hepflows.flows.layers import MaskedAutoregressive
 from hepflows.io import read_json, write_json
-from hepflows.timing import best_seconds
+from hepflows.timing import matmul_gflops
 from hepflows.train import STATE_FILE
 
 SEEDS = {"train": 101, "ref": 202, "ref2": 303}
@@ -182,11 +181,8 @@ def machine_speed(device: str = "cpu") -> dict[str, float | str]:
     if dev.type == "cuda":
         out["gpu"] = torch.cuda.get_device_name(dev)
     for name, dtype in (("float32", torch.float32), ("bfloat16", torch.bfloat16)):
-        a = torch.randn(2_000, 256).to(dev, dtype)
-        w = torch.randn(256, 9_576).to(dev, dtype)
-        torch.mm(a[:200], w)  # warm-up
-        best = best_seconds(functools.partial(torch.mm, a, w), 5, budget_s=5.0, device=dev)
-        out[f"matmul_gflops_{name}"] = 2 * a.numel() * w.shape[1] / best / 1e9
+        rate = matmul_gflops(2_000, 256, 9_576, dtype, dev, repeats=5, budget_s=5.0)
+        out[f"matmul_gflops_{name}"] = rate
     return out
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 import time
 from collections.abc import Callable
@@ -39,3 +40,24 @@ def best_seconds(
         if spent > budget_s:
             break
     return best
+
+
+def matmul_gflops(
+    m: int,
+    k: int,
+    n: int,
+    dtype: torch.dtype,
+    device: str | torch.device = "cpu",
+    repeats: int = 3,
+    budget_s: float = math.inf,
+) -> float:
+    """GFLOP/s of an ``(m x k) @ (k x n)`` product in ``dtype`` on ``device``: the best of
+    ``repeats`` after a warm-up on at most 200 rows (where a dtype is emulated, one full product
+    can take seconds). Tells a slow machine from slow code, and whether a dtype pays here."""
+    dev = torch.device(device)
+    a = torch.randn(m, k, device=dev).to(dtype)
+    w = torch.randn(k, n, device=dev).to(dtype)
+    torch.mm(a[:200], w)  # warm-up
+    product = functools.partial(torch.mm, a, w)
+    seconds = best_seconds(product, repeats, budget_s=budget_s, device=dev)
+    return 2.0 * m * k * n / max(seconds, 1e-12) / 1e9

@@ -61,12 +61,18 @@ def logit(x: np.ndarray, alpha: float = ALPHA) -> np.ndarray:
     return np.log(v) - np.log1p(-v)
 
 
-def _float64(a: np.ndarray | Tensor) -> tuple[Tensor, bool]:
-    """``a`` as a float64 tensor on its own device (NumPy without a copy where it is float64),
-    and whether it came as NumPy (so the result goes back as NumPy)."""
+def _tensor(a: np.ndarray | Tensor) -> tuple[Tensor, bool]:
+    """``a`` as a tensor on its own device (NumPy shared, not copied), and whether it came as
+    NumPy (so the result goes back as NumPy)."""
     if isinstance(a, Tensor):
-        return a.to(torch.float64), False
-    return torch.from_numpy(np.asarray(a, dtype=np.float64)), True
+        return a, False
+    return torch.from_numpy(np.asarray(a)), True
+
+
+def _float64(a: np.ndarray | Tensor) -> tuple[Tensor, bool]:
+    """:func:`_tensor` in float64 (no copy where it already is)."""
+    t, numpy_in = _tensor(a)
+    return t.to(torch.float64), numpy_in
 
 
 def _inverse_logit(y: Tensor, alpha: float) -> Tensor:
@@ -361,8 +367,7 @@ def noise_only_layers(
     deposits); the generator draws those showers' flow II sample again instead
     (:class:`~hepflows.calo.caloflow.CaloFlowGenerator`, ``max_redraws``).
     """
-    numpy_in = not isinstance(x, Tensor)
-    t = torch.from_numpy(np.asarray(x)) if numpy_in else x
+    t, numpy_in = _tensor(x)
     energy = torch.as_tensor(layer_mev, dtype=torch.float64, device=t.device)
     out = torch.zeros(len(t), dtype=torch.bool, device=t.device)
     for l, layer in enumerate(geometry.relevant_layers):

@@ -11,14 +11,13 @@ Both return parameters in the bins-major layout ``(N, P, D_out)`` expected by
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from hepflows.timing import best_seconds
+from hepflows.timing import matmul_gflops
 
 _ACTIVATIONS = {
     "relu": nn.ReLU,
@@ -66,13 +65,8 @@ def matmul_speedup(dtype: torch.dtype, device: str | torch.device = "cpu") -> fl
     machine: 1 against 53 GFLOP/s), which makes ``set_matmul_dtype(..., torch.bfloat16)`` a
     slowdown. Costs milliseconds, ~0.3 s where the products are that slow.
     """
-    best = {}
-    for dt in (torch.float32, dtype):
-        a = torch.randn(512, 256, device=device).to(dt)
-        w = torch.randn(256, 1024, device=device).to(dt)
-        torch.mm(a, w)  # warm-up
-        best[dt] = max(best_seconds(functools.partial(torch.mm, a, w), 3, device=device), 1e-9)
-    return best[torch.float32] / best[dtype]
+    shape = (512, 256, 1024)
+    return matmul_gflops(*shape, dtype, device) / matmul_gflops(*shape, torch.float32, device)
 
 
 class _CachedWeights(nn.Module):
