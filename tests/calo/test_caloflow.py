@@ -285,6 +285,30 @@ def test_cli_generate_compiled_gives_the_same_showers(
     assert not bad.exists()
 
 
+@pytest.mark.parametrize(
+    ("stage", "bad", "message"),
+    [
+        ("teacher", {"degrees": "bogus"}, "invalid teacher settings.*unknown MADE degrees"),
+        ("teacher", {"hidden": []}, "invalid teacher settings.*hidden widths"),
+        ("teacher", {"epochs": 0}, "invalid teacher settings.*epochs must be >= 1"),
+        ("student", {"beta": 2}, "invalid student settings.*beta must be in"),
+        ("student", {"guided": "yes"}, "invalid student settings.*guided must be true or false"),
+        ("student", {"init": "teacher", "hidden": [8]}, "invalid student settings.*init 'teacher'"),
+    ],
+)
+def test_a_bad_later_stage_setting_is_refused_before_anything_trains(
+    trained: tuple[Path, Path], tmp_path: Path, stage: str, bad: dict, message: str
+) -> None:
+    """A wrong teacher or student value used to surface only once flow I had trained."""
+    data, _ = trained
+    config = {name: dict(values) for name, values in TINY.items()}
+    config[stage].update(bad)
+    logged: list[str] = []
+    with pytest.raises(InputError, match=message):
+        train_caloflow(data, tmp_path / "r", config=config, progress=False, log=logged.append)
+    assert not (tmp_path / "r").exists() and logged == []
+
+
 def test_student_without_teacher_is_refused(trained: tuple[Path, Path], tmp_path: Path) -> None:
     data, _ = trained
     with pytest.raises(InputError, match="^the student needs a trained teacher"):

@@ -164,8 +164,10 @@ def teacher_bin_scale(cfg: dict[str, Any]) -> float:
     is null (as nflows scales its autoregressive splines). With the unscaled softmax (1.0) a third
     of the CaloGAN teacher's splines collapsed onto one extreme bin within a few epochs, and its
     samples put most of a layer's energy into stray voxels."""
-    value = cfg.get("bin_scale")
-    return 1.0 / math.sqrt(cfg["hidden"][-1]) if value is None else float(value)
+    value, hidden = cfg.get("bin_scale"), cfg["hidden"]
+    if value is None and not (isinstance(hidden, list) and hidden):
+        raise ValueError(f"hidden must list the hidden widths, got {hidden!r}")
+    return 1.0 / math.sqrt(hidden[-1]) if value is None else float(value)
 
 
 def build_teacher(geometry: Geometry, cfg: dict[str, Any], seed: int) -> MAF:
@@ -284,7 +286,7 @@ def _train_config(cfg: dict[str, Any], seed: int, device: str, progress: bool) -
             progress=progress,
         )
     except (KeyError, TypeError, ValueError) as exc:
-        raise InputError(f"invalid training settings {cfg} ({exc})") from None
+        raise InputError(f"invalid training settings ({exc})") from None
 
 
 def plot_run(folder: Path) -> Path | None:
@@ -363,8 +365,7 @@ def train_caloflow(
             log(f"note: {out} exists; its saved configuration is used, --config/--preset ignored")
     else:
         cfg = load_config(geo.name, preset, config)
-        for name in STAGES:  # refused before a run folder is written
-            _fresh_noise(cfg[name], name)
+        check_settings(cfg, geo, seed)  # refused before a run folder is written
         pre_cfg = cfg.get("preprocessing", {})
         pre = fit_preprocessing(
             geo,
@@ -424,6 +425,39 @@ def train_caloflow(
     return results
 
 
+def check_settings(cfg: dict[str, Any], geo: Geometry, seed: int = 0) -> None:
+    """Raise :class:`InputError` for any stage setting that cannot train, before anything does.
+
+    Every stage's training settings are checked and its model is built once (~1-2 s for
+    CaloGAN), so that a bad teacher or student value is refused up front rather than after
+    flow I (and the teacher) have trained for minutes or hours.
+    """
+    teacher = None
+    for name in STAGES:
+        stage = cfg[name]
+        _fresh_noise(stage, name)
+        try:
+            _train_config(stage, seed, "cpu", False).validate()
+            if name == "flow1":
+                build_flow1(len(geo.relevant_layers), stage, seed)
+            elif name == "teacher":
+                teacher = build_teacher(geo, stage, seed)
+            else:
+                assert teacher is not None
+                check_compatible(teacher, build_student(teacher, stage, seed))
+                _distillation(teacher, stage)
+        except (InputError, KeyError, TypeError, ValueError) as exc:  # a setting out of range
+            raise InputError(f"invalid {name} settings in the configuration ({exc})") from None
+
+
+def _distillation(teacher: MAF, cfg: dict[str, Any]) -> Distillation:
+    """The student's objective from its settings (``beta``, ``guided``)."""
+    guided = cfg.get("guided", True)
+    if not isinstance(guided, bool):
+        raise ValueError(f"guided must be true or false, got {guided!r}")
+    return Distillation(teacher, beta=float(cfg.get("beta", 0.5)), guided=guided)
+
+
 def _stages(stage: str) -> tuple[str, ...]:
     if stage == "all":
         return STAGES
@@ -466,15 +500,12 @@ def _stage_trainer(
         raise InputError(f"{teacher_dir} does not hold a MAF teacher")
     student = build_student(teacher, cfg, info.seed)
     check_compatible(teacher, student)
-    objective = Distillation(
-        teacher, beta=float(cfg.get("beta", 0.5)), guided=bool(cfg.get("guided", True))
-    )
     return Trainer(
         student,
         train_cfg,
         folder,
         callbacks,
-        objective=objective,
+        objective=_distillation(teacher, cfg),
         val_objective=StudentTeacherKL(teacher),
     )
 
