@@ -34,7 +34,7 @@ def test_grouped_masked_linear_equals_dense_masked_product(groups: int, kind: st
 
 
 @pytest.mark.parametrize("hidden", [(20,), (16, 24), (4,), (3, 5)])
-@pytest.mark.parametrize("degrees", ["spread", "prefix"])
+@pytest.mark.parametrize("degrees", ["spread", "prefix", "hybrid"])
 def test_made_parameters_of_feature_i_depend_only_on_earlier_features(hidden, degrees) -> None:
     d, p = 6, 5
     # silu: no dead units, so every allowed connection shows in the Jacobian
@@ -50,7 +50,7 @@ def test_made_parameters_of_feature_i_depend_only_on_earlier_features(hidden, de
     assert torch.all(jc.reshape(p, d, 2).abs().sum(-1) > 0)  # every feature sees the context
 
 
-@pytest.mark.parametrize("degrees", ["spread", "prefix"])
+@pytest.mark.parametrize("degrees", ["spread", "prefix", "hybrid"])
 def test_made_output_with_and_without_gradients_is_the_masked_product(degrees: str) -> None:
     """Training (uncached) and inference (cached, invalidated by a weight update) both give the
     dense masked product."""
@@ -80,6 +80,8 @@ def test_hidden_degrees_layouts() -> None:
     assert torch.bincount(wide, minlength=5).tolist() == [3, 3, 3, 2, 2]
     assert hidden_degrees(4, 10, "prefix").tolist() == [0, 1, 2, 3]
     assert hidden_degrees(4, 10).tolist() == [0, 2, 5, 7]  # spread over 0..D-1
+    assert hidden_degrees(4, 10, "hybrid").tolist() == [0, 1, 2, 6]  # prefix, then spread
+    assert torch.equal(hidden_degrees(13, 5, "hybrid"), wide)
     with pytest.raises(ValueError, match="unknown MADE degrees"):
         hidden_degrees(4, 10, "random")
 
@@ -89,7 +91,9 @@ def test_spread_degrees_let_late_features_see_late_inputs() -> None:
     inputs; with ``spread`` it sees inputs up to D - 1 - D / width."""
     d, width = 40, 8
     x = torch.randn(1, d, dtype=torch.float64)
-    for degrees, last_seen in (("prefix", width - 2), ("spread", d - d // width - 1)):
+    # hybrid: 4 units of degrees 0..3, then 4 spread over 4..39 (the last of degree 31)
+    layouts = (("prefix", width - 2), ("spread", d - d // width - 1), ("hybrid", 30))
+    for degrees, last_seen in layouts:
         made = MADE(d, 1, (width,), activation="silu", degrees=degrees).double()
         jac = torch.autograd.functional.jacobian(made, x).reshape(d, d)
         seen = torch.nonzero(jac[-1]).flatten()

@@ -187,7 +187,7 @@ def test_seed_fixes_the_initial_weights_without_touching_global_rng() -> None:
 
 @pytest.mark.parametrize("cls", [MAF, IAF])
 @pytest.mark.parametrize("hidden", [(24,), (5, 13), (40, 17, 30)])
-@pytest.mark.parametrize("degrees", ["spread", "prefix"])
+@pytest.mark.parametrize("degrees", ["spread", "prefix", "hybrid"])
 def test_stepwise_inversion_matches_full_passes(cls, hidden, degrees) -> None:
     """The one-unit-at-a-time slow direction equals D full network passes (widths < D too)."""
     flow = cls(9, 2, blocks=2, hidden=hidden, permutation="random", seed=5, degrees=degrees)

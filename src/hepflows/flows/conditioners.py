@@ -245,7 +245,7 @@ class MADEOutput(_CachedWeights):
 
 
 #: Layouts of :func:`hidden_degrees`.
-MADE_DEGREES = ("spread", "prefix")
+MADE_DEGREES = ("spread", "prefix", "hybrid")
 
 
 def hidden_degrees(width: int, features: int, degrees: str = "spread") -> Tensor:
@@ -260,12 +260,20 @@ def hidden_degrees(width: int, features: int, degrees: str = "spread") -> Tensor
       ``width`` inputs. Models saved before ``degrees`` existed use it. For CaloFlow's flow II
       (layers in order, permutations within layers) it left the voxels of CaloGAN's layers 1 and 2
       conditioned on layer 0 alone in every block.
+    - ``"hybrid"``: the first half of the units ``prefix`` (degrees 0..width/2 - 1), the other
+      half ``spread`` over the remaining degrees: early features keep ``prefix``'s one unit per
+      input, and late features still see a coarse version of their whole prefix.
     """
     if degrees not in MADE_DEGREES:
         raise ValueError(f"unknown MADE degrees {degrees!r}; expected one of {MADE_DEGREES}")
     j = torch.arange(width)
     if width >= features or degrees == "prefix":
         return torch.sort(j % features).values
+    if degrees == "hybrid":
+        fine = width // 2
+        rest = torch.arange(width - fine)
+        coarse = fine + torch.div(rest * (features - fine), width - fine, rounding_mode="floor")
+        return torch.cat([j[:fine], coarse])
     return torch.div(j * features, width, rounding_mode="floor")
 
 

@@ -350,7 +350,7 @@ class _AutoregressiveFlow(Flow):
             ):
                 raise ValueError(
                     f"cannot copy conditioners: the MADE masks of layer {index} differ "
-                    "(hidden-unit degrees 'prefix' vs 'spread')"
+                    "(hidden-unit degrees differ: 'prefix', 'spread' or 'hybrid')"
                 )
             states.append((a.conditioner, state))
         with torch.no_grad():
