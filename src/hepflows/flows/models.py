@@ -413,9 +413,9 @@ class MAF(_AutoregressiveFlow):
         activation, dropout: of the MADE hidden layers.
         zero_init: zero the MADE output layers so that the untrained flow is the identity.
         bin_scale: factor on the spline's raw bin widths and heights (see :class:`RQSpline`).
-        degrees: hidden-unit degrees of MADE layers narrower than D, ``spread`` or ``prefix``
-            (:func:`~hepflows.flows.conditioners.hidden_degrees`; saved models without the key
-            are rebuilt with ``prefix``, their layout).
+        degrees: hidden-unit degrees of MADE layers narrower than D, ``spread``, ``prefix`` or
+            ``hybrid`` (:func:`~hepflows.flows.conditioners.hidden_degrees`; saved models without
+            the key are rebuilt with ``prefix``, their layout).
     """
 
     layer_class = MaskedAutoregressive
