@@ -350,7 +350,7 @@ class _AutoregressiveFlow(Flow):
             ):
                 raise ValueError(
                     f"cannot copy conditioners: the MADE masks of layer {index} differ "
-                    "(hidden-unit degrees differ: 'prefix', 'spread' or 'hybrid')"
+                    "(other hidden-unit degree layouts: 'prefix', 'spread', 'hybrid')"
                 )
             states.append((a.conditioner, state))
         with torch.no_grad():
