@@ -165,7 +165,7 @@ def teacher_bin_scale(cfg: dict[str, Any]) -> float:
     of the CaloGAN teacher's splines collapsed onto one extreme bin within a few epochs, and its
     samples put most of a layer's energy into stray voxels."""
     value, hidden = cfg.get("bin_scale"), cfg["hidden"]
-    if value is None and not (isinstance(hidden, list) and hidden):
+    if value is None and not (isinstance(hidden, (list, tuple)) and hidden):
         raise ValueError(f"hidden must list the hidden widths, got {hidden!r}")
     return 1.0 / math.sqrt(hidden[-1]) if value is None else float(value)
 
