@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 import time
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -299,14 +301,27 @@ def run_train(args: argparse.Namespace) -> int:
     return 0
 
 
+@contextlib.contextmanager
+def _warnings_as_notes() -> Iterator[None]:
+    """Print the RuntimeWarnings raised inside as one ``note:`` line each on stderr (e.g. bfloat16
+    on a CPU without it, energies outside the training range), not as Python's warning lines."""
+
+    def note(message: Warning | str, *_: object, **__: object) -> None:
+        print(f"note: {message}", file=sys.stderr, flush=True)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("always", RuntimeWarning)
+        warnings.showwarning = note
+        yield
+
+
 def run_generate(args: argparse.Namespace) -> int:
     from hepflows.calo.caloflow import CaloFlowGenerator
     from hepflows.calo.formats import ShowerWriter, read_showers
     from hepflows.calo.simulate import EnergySpectrum
 
     t0 = time.perf_counter()
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", RuntimeWarning)
+    with _warnings_as_notes():
         gen = CaloFlowGenerator.load(
             args.run_dir,
             args.model,
@@ -316,8 +331,6 @@ def run_generate(args: argparse.Namespace) -> int:
             args.compile,
             args.max_redraws,
         )
-    for w in caught:  # e.g. bfloat16 on a CPU without it: one line, not a traceback-like warning
-        print(f"note: {w.message}", file=sys.stderr)
     if args.compile and not args.quiet:
         seconds = time.perf_counter() - t0
         print(f"loaded the model and compiled its fused splines in {seconds:.1f} s")
@@ -337,7 +350,7 @@ def run_generate(args: argparse.Namespace) -> int:
     if args.batch_size < 1:
         raise InputError(f"--batch-size must be >= 1, got {args.batch_size}")
     t0 = time.perf_counter()
-    with ShowerWriter(args.out, geometry, n_total=len(energies)) as writer:
+    with _warnings_as_notes(), ShowerWriter(args.out, geometry, n_total=len(energies)) as writer:
         for e, s in gen.batches(energies, args.batch_size, args.seed, progress=not args.quiet):
             writer.write(e, s)
     seconds = time.perf_counter() - t0
