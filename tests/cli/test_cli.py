@@ -21,6 +21,27 @@ def test_help_lists_the_commands() -> None:
     assert "--epochs" in run("demo", "--help").stdout
 
 
+def test_every_option_is_documented() -> None:
+    """--help explains every argument: a help text, or a fixed list of choices."""
+    import argparse
+
+    from hepflows.cli import build_parser
+
+    def undocumented(parser: argparse.ArgumentParser, path: str) -> list[str]:
+        missing = []
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for name, sub in action.choices.items():
+                    missing += undocumented(sub, f"{path} {name}")
+            elif not isinstance(action, argparse._HelpAction) and not (
+                action.help or action.choices
+            ):
+                missing.append(f"{path} {'/'.join(action.option_strings) or action.dest}")
+        return missing
+
+    assert undocumented(build_parser(), "hepflows") == []
+
+
 def test_bad_option_is_a_one_line_error() -> None:
     out = run("demo", "--epochs", "0", "--out", "/tmp/never")
     assert out.returncode == 2

@@ -39,21 +39,21 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="fixed:E | uniform:A:B | log-uniform:A:B (GeV) | ladder; default: the geometry's "
         "range (CaloGAN uniform:1:100, ds1 ladder, ds2/ds3 log-uniform:1:1000)",
     )
-    sim.add_argument("--seed", type=int, default=0)
+    sim.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     sim.add_argument("--batch-size", type=int, default=1000, help="showers per batch (memory)")
     sim.add_argument("--out", required=True, help="output HDF5 file")
     sim.add_argument("--quiet", action="store_true", help="no progress bar")
     sim.set_defaults(run=run_simulate)
 
     ins = verbs.add_parser("inspect", help="detect format and geometry, validate, summarise")
-    ins.add_argument("file")
+    ins.add_argument("file", help="shower file (CaloChallenge or CaloGAN HDF5)")
     ins.add_argument("--geometry", default=None, help="expected geometry (default: detect)")
     ins.set_defaults(run=run_inspect)
 
     plot = verbs.add_parser("plot", help="average shower images, longitudinal profile, E ratio")
-    plot.add_argument("file")
+    plot.add_argument("file", help="shower file (CaloChallenge or CaloGAN HDF5)")
     plot.add_argument("--out", required=True, help="output folder for the PNGs")
-    plot.add_argument("--geometry", default=None)
+    plot.add_argument("--geometry", default=None, help="expected geometry (default: detect)")
     plot.add_argument("--max-showers", type=int, default=100_000, help="showers to read")
     plot.set_defaults(run=run_plot)
 
@@ -81,7 +81,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     train.add_argument("--epochs", type=int, default=None, help="override the configured epochs")
     train.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default: cpu)")
     train.add_argument("--resume", action="store_true", help="continue interrupted stages")
-    train.add_argument("--seed", type=int, default=0)
+    train.add_argument(
+        "--seed", type=int, default=0, help="seed of the models and batches (default: 0)"
+    )
     train.add_argument(
         "--preset",
         default="cpu",
@@ -117,10 +119,25 @@ def register(sub: argparse._SubParsersAction) -> None:
         "(default: the geometry's range)",
     )
     source.add_argument("--like", default=None, help="take incident energies from this file")
-    gen.add_argument("--model", default="student", choices=["teacher", "student"])
-    gen.add_argument("--batch-size", type=int, default=10_000)
-    gen.add_argument("--seed", type=int, default=0)
-    gen.add_argument("--device", default="cpu")
+    gen.add_argument(
+        "--model",
+        default="student",
+        choices=["teacher", "student"],
+        help="flow II to sample: the fast IAF student or the MAF teacher (default: student)",
+    )
+    gen.add_argument(
+        "--batch-size",
+        type=int,
+        default=10_000,
+        help="showers per batch: memory against speed (default: 10000)",
+    )
+    gen.add_argument(
+        "--seed",
+        type=int,
+        default=0,
+        help="seed of the latent noise; reproducible for a given batch size (default: 0)",
+    )
+    gen.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default: cpu)")
     gen.add_argument(
         "--precision",
         default="float32",

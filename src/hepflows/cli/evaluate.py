@@ -20,8 +20,8 @@ def register(sub: argparse._SubParsersAction) -> None:
             " write metrics.json, one PNG per histogram, average showers and report.html."
         ),
     )
-    calo.add_argument("reference")
-    calo.add_argument("generated")
+    calo.add_argument("reference", help="reference shower file (e.g. Geant4 or the simulator)")
+    calo.add_argument("generated", help="generated shower file of the same geometry")
     calo.add_argument("--geometry", default=None, help="expected geometry (default: detect)")
     calo.add_argument("--preset", default="fast", choices=["fast", "challenge"],
                       help="classifier preset: fast (2 x 256, voxel block rescaled to RMS "
@@ -31,8 +31,12 @@ def register(sub: argparse._SubParsersAction) -> None:
                            "(default: %(default)s)")  # fmt: skip
     calo.add_argument("--out", default="evaluation", help="output folder (default: %(default)s)")
     calo.add_argument("--max-showers", type=int, default=None, help="use at most this many")
-    calo.add_argument("--seed", type=int, default=0)
-    calo.add_argument("--device", default="cpu")
+    calo.add_argument(
+        "--seed", type=int, default=0, help="seed of the classifiers and PRDC (default: 0)"
+    )
+    calo.add_argument(
+        "--device", default="cpu", help="classifier device: cpu, cuda or cuda:N (default: cpu)"
+    )
     calo.add_argument("--json", action="store_true", help="print metrics.json to stdout")
     calo.set_defaults(run=run_calo)
 
@@ -46,16 +50,16 @@ def register(sub: argparse._SubParsersAction) -> None:
             "FILE.root:tree)."
         ),
     )
-    table.add_argument("reference")
-    table.add_argument("generated")
+    table.add_argument("reference", help="reference table (FILE.h5[:group], .parquet, .root)")
+    table.add_argument("generated", help="generated table with the same columns")
     table.add_argument("--columns", nargs="+", default=None, help="target columns (default: all)")
     table.add_argument("--condition", nargs="+", default=None, help="condition columns")
     table.add_argument("--tagger", nargs="+", default=None, metavar="KIND=COLUMN",
                        help="tagger score columns, e.g. b=btag c=ctag")  # fmt: skip
     table.add_argument("--flavour", default=None, help="true-flavour column (for --tagger)")
     table.add_argument("--out", default=None, help="folder for metrics.json and plots")
-    table.add_argument("--seed", type=int, default=0)
-    table.add_argument("--json", action="store_true")
+    table.add_argument("--seed", type=int, default=0, help="seed of the C2ST (default: 0)")
+    table.add_argument("--json", action="store_true", help="print metrics.json to stdout")
     table.set_defaults(run=run_table)
 
 

@@ -47,7 +47,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "independent points (error from the weights' spread, chi2/dof and Q across batches). "
         "Training and unweighting always use independent points. Default: qmc",
     )
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="seed of training and sampling (default: 0)")
     p.add_argument(
         "--unweight",
         type=int,
@@ -63,7 +63,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--out", default=None, help="HDF5 file for the unweighted events")
     p.add_argument("--save", default=None, help="folder to save the trained sampler")
-    p.add_argument("--device", default="cpu")
+    p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default: cpu)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(run=run)
 
