@@ -514,14 +514,14 @@ def test_bfloat16_where_it_is_slow_is_noted(
 def test_energies_outside_the_training_range_are_noted(
     trained: tuple[Path, Path], tmp_path: Path, capsys
 ) -> None:
-    """The flows extrapolate beyond the incident energies they were trained on (CaloGAN: 1-100
-    GeV): Python gets a RuntimeWarning counting them, the command line one note line; the edges
-    of the range (to rounding) and energies inside it pass silently."""
+    """The flows extrapolate beyond the run's energy range (CaloGAN: 1-100 GeV): Python gets a
+    RuntimeWarning counting the energies outside, the command line one note line; the edges of
+    the range (to rounding) and energies inside it pass silently."""
     import warnings
 
     _, run = trained
     gen = CaloFlowGenerator.load(run, "student")
-    with pytest.warns(RuntimeWarning, match="2 of 4 incident energies lie outside the training"):
+    with pytest.warns(RuntimeWarning, match="2 of 4 incident energies lie outside the run's"):
         gen.generate(np.array([5e2, 5e4, 5e4, 2e6]))
     with warnings.catch_warnings():
         warnings.simplefilter("error", RuntimeWarning)
@@ -529,7 +529,7 @@ def test_energies_outside_the_training_range_are_noted(
     args = ["calo", "generate", str(run), "-n", "5", "--quiet"]
     assert main([*args, "--energy", "fixed:500", "--out", str(tmp_path / "a.h5")]) == 0
     err = capsys.readouterr().err
-    assert err.count("note: 5 of 5 incident energies lie outside the training range 1-100 GeV") == 1
+    assert err.count("note: 5 of 5 incident energies lie outside the run's energy range 1-100") == 1
     assert read_showers(tmp_path / "a.h5")[1].shape == (5, 504)
     assert main([*args, "--energy", "fixed:50", "--out", str(tmp_path / "b.h5")]) == 0
     assert "note:" not in capsys.readouterr().err

@@ -721,17 +721,18 @@ class CaloFlowGenerator:
         return flow2_to_voxels(pre, geo, x, energies).cpu().numpy()
 
     def _warn_outside_training_range(self, incident_mev: np.ndarray) -> None:
-        """RuntimeWarning when incident energies (MeV) lie outside the range the run was trained
-        on: the energy context leaves [-1, 1] there and the flows extrapolate, unmeasured."""
+        """RuntimeWarning when incident energies (MeV) lie outside the run's energy range (the
+        geometry's, widened to the training data's; ``energy_range_mev`` in caloflow.json): the
+        energy context leaves [-1, 1] there and the flows extrapolate, unmeasured."""
         low, high = self.preprocessing.energy_range_mev
         # a relative tolerance: energies written in GeV or float32 land a rounding off the edge
         below, above = incident_mev < low * (1 - 1e-6), incident_mev > high * (1 + 1e-6)
         outside = int((below | above).sum())
         if outside:
             warnings.warn(
-                f"{outside} of {len(incident_mev)} incident energies lie outside the training "
-                f"range {low / 1e3:.4g}-{high / 1e3:.4g} GeV: the flows extrapolate there and "
-                "their showers are not validated",
+                f"{outside} of {len(incident_mev)} incident energies lie outside the run's "
+                f"energy range {low / 1e3:.4g}-{high / 1e3:.4g} GeV: the flows extrapolate there "
+                "and their showers are not validated",
                 RuntimeWarning,
                 stacklevel=3,
             )

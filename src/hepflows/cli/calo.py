@@ -320,8 +320,9 @@ def run_train(args: argparse.Namespace) -> int:
 
 @contextlib.contextmanager
 def _warnings_as_notes() -> Iterator[None]:
-    """Print the RuntimeWarnings raised inside as one ``note:`` line each on stderr (e.g. bfloat16
-    on a CPU without it, energies outside the training range), not as Python's warning lines."""
+    """Print the warnings raised inside (RuntimeWarnings every time) as one ``note:`` line each
+    on stderr, not as Python's two-line warnings: bfloat16 on a CPU without it, energies outside
+    the run's range."""
 
     def note(message: Warning | str, *_: object, **__: object) -> None:
         print(f"note: {message}", file=sys.stderr, flush=True)
